@@ -1,0 +1,105 @@
+/**
+ * @module cli/commands/namespace
+ * `berth namespace create|list|delete|set`: works on a data directory directly.
+ */
+import type { Command } from 'commander';
+import { loadConfig } from '../../config/load.js';
+import { openDataDir } from '../../data-dir.js';
+import { createRegistry, type Registry } from '../../registry/index.js';
+
+interface DataFlags {
+  data?: string;
+  config?: string;
+}
+
+async function withRegistry<T>(
+  flags: DataFlags,
+  work: (registry: Registry) => Promise<T>,
+): Promise<T> {
+  const config = loadConfig({ file: flags.config, flags: flags.data ? { data: flags.data } : {} });
+  const dataDir = await openDataDir(config.data, {
+    defaultNamespace: config.registry.defaultNamespace,
+  });
+  try {
+    const registry = createRegistry({
+      meta: dataDir.meta,
+      storage: dataDir.storage,
+      options: {
+        defaultNamespace: config.registry.defaultNamespace,
+        verifyManifestReferences: config.registry.verifyManifestReferences,
+      },
+    });
+    return await work(registry);
+  } finally {
+    await dataDir.meta.close();
+  }
+}
+
+export function registerNamespaceCommands(program: Command): void {
+  const ns = program
+    .command('namespace')
+    .description('manage namespaces (the first segment of an image name)');
+  const dataOptions = (c: Command): Command =>
+    c
+      .option('--data <dir>', 'data directory (env BERTH_DATA, default ./data)')
+      .option('--config <file>', 'YAML configuration file');
+
+  dataOptions(
+    ns
+      .command('create <name>')
+      .description('create a namespace so images can be pushed into it')
+      .option('--public', 'allow anonymous pulls', false),
+  ).action(async (name: string, flags: DataFlags & { public: boolean }) => {
+    await withRegistry(flags, async (r) => {
+      const row = await r.namespaces.create(name, { public: flags.public });
+      process.stdout.write(`namespace ${row.name} created${row.public ? ' (public)' : ''}\n`);
+    });
+  });
+
+  dataOptions(
+    ns.command('list').description('list namespaces').option('--json', 'print JSON', false),
+  ).action(async (flags: DataFlags & { json: boolean }) => {
+    await withRegistry(flags, async (r) => {
+      const rows = await r.namespaces.list();
+      if (flags.json) {
+        process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+        return;
+      }
+      process.stdout.write(
+        `${'NAME'.padEnd(32)} ${'KIND'.padEnd(8)} ${'ACCESS'.padEnd(8)} REPOSITORIES\n`,
+      );
+      for (const row of rows) {
+        process.stdout.write(
+          `${row.name.padEnd(32)} ${row.kind.padEnd(8)} ${(row.public ? 'public' : 'private').padEnd(8)} ${row.repositories}\n`,
+        );
+      }
+    });
+  });
+
+  dataOptions(
+    ns
+      .command('set <name>')
+      .description('change a namespace')
+      .option('--public', 'allow anonymous pulls')
+      .option('--private', 'require credentials to pull'),
+  ).action(async (name: string, flags: DataFlags & { public?: boolean; private?: boolean }) => {
+    if (flags.public === flags.private)
+      throw new Error('give exactly one of --public or --private');
+    await withRegistry(flags, async (r) => {
+      await r.namespaces.setPublic(name, flags.public === true);
+      process.stdout.write(`namespace ${name} is now ${flags.public ? 'public' : 'private'}\n`);
+    });
+  });
+
+  dataOptions(
+    ns
+      .command('delete <name>')
+      .description('delete an empty namespace')
+      .option('--force', 'also delete its repositories, tags and manifests', false),
+  ).action(async (name: string, flags: DataFlags & { force: boolean }) => {
+    await withRegistry(flags, async (r) => {
+      await r.namespaces.delete(name, { force: flags.force });
+      process.stdout.write(`namespace ${name} deleted\n`);
+    });
+  });
+}

@@ -1,0 +1,78 @@
+/**
+ * @module cli/commands/serve
+ * `berth serve`: runs the registry. SIGTERM/SIGINT shut it down gracefully.
+ */
+import type { Command } from 'commander';
+import { createApp } from '../../app.js';
+import { loadConfig } from '../../config/load.js';
+
+interface ServeFlags {
+  listen?: string[];
+  data?: string;
+  config?: string;
+  logLevel?: string;
+}
+
+export function registerServeCommand(program: Command): void {
+  program
+    .command('serve')
+    .description('run the registry (default: ./data, all interfaces, port 5000)')
+    .option(
+      '--listen <host:port>',
+      'address to listen on; repeat for several (env BERTH_LISTEN)',
+      collect,
+      [],
+    )
+    .option('--data <dir>', 'data directory (env BERTH_DATA, default ./data)')
+    .option('--config <file>', 'YAML configuration file (env BERTH_CONFIG)')
+    .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (env BERTH_LOG_LEVEL)')
+    .action(async (flags: ServeFlags) => {
+      const config = loadConfig({
+        file: flags.config,
+        flags: {
+          ...(flags.listen && flags.listen.length > 0 ? { listen: flags.listen } : {}),
+          ...(flags.data ? { data: flags.data } : {}),
+          ...(flags.logLevel ? { logLevel: flags.logLevel } : {}),
+        },
+      });
+      const started = performance.now();
+      const app = await createApp(config);
+      const bound = await app.listen();
+      const ms = Math.round(performance.now() - started);
+      const out = process.stdout;
+      out.write(
+        `berth: serving the registry on ${bound.map((b) => `http://${b}`).join(', ')} (ready in ${ms} ms)\n`,
+      );
+      out.write(`berth: data in ${app.dataDir.path}${app.dataDir.created ? ' (new)' : ''}\n`);
+      out.write(
+        'berth: plain HTTP: docker needs this registry in "insecure-registries" of /etc/docker/daemon.json,\n' +
+          `       e.g. {"insecure-registries": ["${exampleHost(bound[0])}"]}; podman/skopeo need --tls-verify=false\n`,
+      );
+
+      let stopping = false;
+      const stop = (signal: string): void => {
+        if (stopping) return;
+        stopping = true;
+        out.write(`berth: ${signal}: finishing in-flight requests\n`);
+        app.close().then(
+          () => process.exit(0),
+          (err: unknown) => {
+            process.stderr.write(`berth: shutdown failed: ${String(err)}\n`);
+            process.exit(1);
+          },
+        );
+      };
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
+    });
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function exampleHost(bound: string | undefined): string {
+  if (!bound) return 'HOST:5000';
+  const port = bound.slice(bound.lastIndexOf(':') + 1);
+  return bound.startsWith('[::]') || bound.startsWith('0.0.0.0') ? `HOST:${port}` : bound;
+}

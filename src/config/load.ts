@@ -1,0 +1,82 @@
+/**
+ * @module config/load
+ * Effective configuration = defaults < YAML file < BERTH_* environment < command-line flags,
+ * validated by one schema; a bad key fails at start with its exact path.
+ */
+import { readFileSync } from 'node:fs';
+import { Value } from '@sinclair/typebox/value';
+import { parse as parseYaml } from 'yaml';
+import { ConfigSchema, type Config } from './schema.js';
+
+export interface ConfigSources {
+  file?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+  /** Already-parsed flags, shaped like the config (only keys that were given). */
+  flags?: Partial<{ listen: string[]; data: string; logLevel: string }>;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+export function loadConfig(sources: ConfigSources = {}): Config {
+  const env = sources.env ?? process.env;
+  const file = sources.file ?? env['BERTH_CONFIG'];
+  const raw: Record<string, unknown> = file ? readYaml(file) : {};
+
+  const envListen = env['BERTH_LISTEN'];
+  if (envListen) raw['listen'] = envListen.split(/[\s,]+/).filter(Boolean);
+  if (env['BERTH_DATA']) raw['data'] = env['BERTH_DATA'];
+  if (env['BERTH_LOG_LEVEL'])
+    raw['log'] = { ...asObject(raw['log']), level: env['BERTH_LOG_LEVEL'] };
+
+  const { flags = {} } = sources;
+  if (flags.listen && flags.listen.length > 0) raw['listen'] = flags.listen;
+  if (flags.data) raw['data'] = flags.data;
+  if (flags.logLevel) raw['log'] = { ...asObject(raw['log']), level: flags.logLevel };
+
+  const withDefaults = Value.Default(ConfigSchema, raw);
+  const errors = [...Value.Errors(ConfigSchema, withDefaults)];
+  if (errors.length > 0) {
+    const lines = errors.slice(0, 5).map((e) => `  ${e.path || '/'}: ${e.message}`);
+    throw new ConfigError(
+      `invalid configuration${file ? ` in ${file}` : ''}:\n${lines.join('\n')}`,
+    );
+  }
+  const config = withDefaults as Config;
+  for (const address of config.listen) parseListen(address);
+  return config;
+}
+
+export interface ListenAddress {
+  host: string | undefined;
+  port: number;
+}
+
+/** `127.0.0.1:5000`, `[::1]:5000`, `localhost:5000`, `:5000`. */
+export function parseListen(value: string): ListenAddress {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(value.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535)
+    throw new ConfigError(`invalid listen address "${value}": use HOST:PORT, [IPv6]:PORT or :PORT`);
+  const host = m[1] ?? (m[2] === '' ? undefined : m[2]);
+  return { host, port };
+}
+
+function readYaml(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`cannot read config file ${file}: ${(e as Error).message}`);
+  }
+  const doc: unknown = parseYaml(text);
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc))
+    throw new ConfigError(`config file ${file} must be a YAML mapping`);
+  return doc as Record<string, unknown>;
+}
+
+function asObject(value: unknown): Record<string, unknown> {
+  return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
+}

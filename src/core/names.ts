@@ -1,0 +1,67 @@
+/**
+ * @module core/names
+ * Repository names and tags, checked against the distribution-spec grammar before anything else
+ * sees them. A valid name contains only `[a-z0-9._/-]` with no empty, `.` or `..` segment, so it
+ * can never traverse a path.
+ */
+import { RegistryError, nameInvalid } from './errors.js';
+
+export type RepoName = string & { readonly __brand: 'RepoName' };
+export type Tag = string & { readonly __brand: 'Tag' };
+
+const COMPONENT = '[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*';
+const NAME = new RegExp(`^${COMPONENT}(?:/${COMPONENT})*$`);
+const TAG = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
+const NAMESPACE = new RegExp(`^${COMPONENT}$`);
+
+/** Clients cap `host/name` at 255 characters; leave room for a host. */
+export const MAX_NAME_LENGTH = 255;
+
+export function isValidName(value: string): boolean {
+  return value.length <= MAX_NAME_LENGTH && NAME.test(value);
+}
+
+export function parseName(value: string): RepoName {
+  if (value.length > MAX_NAME_LENGTH)
+    throw nameInvalid(value.slice(0, 300), `longer than ${MAX_NAME_LENGTH} characters`);
+  if (!NAME.test(value)) {
+    throw nameInvalid(
+      value,
+      'components must be lowercase letters and digits, separated by ".", "_", "__", "-" or "/"',
+    );
+  }
+  return value as RepoName;
+}
+
+export function isValidTag(value: string): boolean {
+  return TAG.test(value);
+}
+
+export function parseTag(value: string): Tag {
+  if (!TAG.test(value)) {
+    throw new RegistryError(
+      'TAG_INVALID',
+      'invalid tag: up to 128 characters of [A-Za-z0-9_.-], not starting with "." or "-"',
+      { tag: value.slice(0, 200) },
+    );
+  }
+  return value as Tag;
+}
+
+export function isValidNamespace(value: string): boolean {
+  return value.length <= 128 && NAMESPACE.test(value);
+}
+
+/** The namespace of a canonical repository name: its first segment. */
+export function namespaceOf(name: RepoName): string {
+  const slash = name.indexOf('/');
+  return slash === -1 ? name : name.slice(0, slash);
+}
+
+/**
+ * Maps a requested name to the stored one: a single-segment name lives in the default namespace,
+ * as on Docker Hub (`nginx` → `library/nginx`).
+ */
+export function canonicalName(name: RepoName, defaultNamespace: string): RepoName {
+  return name.includes('/') ? name : (`${defaultNamespace}/${name}` as RepoName);
+}

@@ -1,0 +1,60 @@
+/**
+ * @module data-dir
+ * Opens (and on first use initialises) a data directory for the embedded default: SQLite metadata
+ * in `meta.sqlite`, blobs and uploads beside it. Used by `serve` and by every CLI command that
+ * works on a data directory, whether or not a server is running on it.
+ *
+ * ```
+ * <data>/layout.json        {"version":1}; an unknown version refuses to start
+ * <data>/meta.sqlite        metadata (WAL mode: -wal and -shm beside it)
+ * <data>/blobs/…  uploads/…  tmp/…   the filesystem StorageDriver (registry/layout.ts)
+ * ```
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { openSqliteMetaStore } from './meta/sqlite/open.js';
+import type { MetaStore } from './meta/store.js';
+import { createFsDriver } from './storage/fs/driver.js';
+import type { StorageDriver } from './storage/driver.js';
+
+const LAYOUT_VERSION = 1;
+
+export interface DataDir {
+  path: string;
+  meta: MetaStore;
+  storage: StorageDriver;
+  /** True when this call created the directory's layout (first start). */
+  created: boolean;
+}
+
+export async function openDataDir(
+  dir: string,
+  options: { defaultNamespace: string },
+): Promise<DataDir> {
+  const root = path.resolve(dir);
+  await fs.mkdir(root, { recursive: true, mode: 0o700 });
+  const layoutFile = path.join(root, 'layout.json');
+  let created = false;
+  try {
+    const layout = JSON.parse(await fs.readFile(layoutFile, 'utf8')) as { version?: unknown };
+    if (layout.version !== LAYOUT_VERSION) {
+      throw new Error(
+        `${layoutFile}: layout version ${String(layout.version)} is not supported by this Berth`,
+      );
+    }
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    created = true;
+  }
+  const storage = await createFsDriver({ root });
+  const meta = await openSqliteMetaStore(path.join(root, 'meta.sqlite'));
+  if (created) {
+    await meta.createNamespace({ name: options.defaultNamespace, public: false });
+    // Written last: a directory without it is initialised again, which is idempotent.
+    await storage.writeSmall(
+      'layout.json',
+      Buffer.from(JSON.stringify({ version: LAYOUT_VERSION }) + '\n'),
+    );
+  }
+  return { path: root, meta, storage, created };
+}

@@ -1,0 +1,88 @@
+/**
+ * @module http/errors
+ * The one place where errors become HTTP: an OCI error code maps to a status, and the body is the
+ * spec's `{"errors":[{"code","message","detail"}]}`. Anything that is not a RegistryError is a 500
+ * whose cause is logged, never echoed.
+ */
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { RegistryError, type OciErrorCode } from '../core/errors.js';
+
+export const STATUS = {
+  BLOB_UNKNOWN: 404,
+  BLOB_UPLOAD_INVALID: 400,
+  BLOB_UPLOAD_UNKNOWN: 404,
+  DIGEST_INVALID: 400,
+  MANIFEST_BLOB_UNKNOWN: 400,
+  MANIFEST_INVALID: 400,
+  MANIFEST_UNKNOWN: 404,
+  NAME_INVALID: 400,
+  NAME_UNKNOWN: 404,
+  SIZE_INVALID: 400,
+  TAG_INVALID: 400,
+  UNAUTHORIZED: 401,
+  DENIED: 403,
+  UNSUPPORTED: 405,
+  TOOMANYREQUESTS: 429,
+  RANGE_INVALID: 416,
+  PAGINATION_NUMBER_INVALID: 400,
+  TOO_LARGE: 413,
+  UNAVAILABLE: 503,
+  UNKNOWN: 500,
+} as const satisfies Record<OciErrorCode, number>;
+
+/** Internal codes that the spec spells differently on the wire. */
+const WIRE_CODE: Partial<Record<OciErrorCode, OciErrorCode>> = { TOO_LARGE: 'SIZE_INVALID' };
+
+export interface ErrorBody {
+  errors: { code: OciErrorCode; message: string; detail?: unknown }[];
+}
+
+export function errorBody(err: RegistryError): ErrorBody {
+  const code = WIRE_CODE[err.code] ?? err.code;
+  return {
+    errors: [{ code, message: err.message, ...(err.detail ? { detail: err.detail } : {}) }],
+  };
+}
+
+/** Converts whatever was thrown into a RegistryError fit to show a client. */
+export function toRegistryError(err: unknown): RegistryError {
+  if (err instanceof RegistryError) return err;
+  const fastifyError = err as Partial<FastifyError>;
+  const status = fastifyError.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    if (status === 413) return new RegistryError('TOO_LARGE', 'request body too large');
+    if (status === 415) return new RegistryError('UNSUPPORTED', 'unsupported content type');
+    return new RegistryError('UNSUPPORTED', fastifyError.message ?? 'bad request');
+  }
+  return new RegistryError('UNKNOWN', 'internal server error');
+}
+
+export function statusOf(err: RegistryError): number {
+  return STATUS[err.code];
+}
+
+export function handleError(err: unknown, request: FastifyRequest, reply: FastifyReply): void {
+  if (reply.raw.headersSent) {
+    // A stream died mid-response: the only honest signal left is to cut the connection.
+    request.log.warn({ err }, 'response aborted mid-stream');
+    reply.raw.destroy();
+    return;
+  }
+  const regErr = toRegistryError(err);
+  const status = statusOf(regErr);
+  if (status >= 500) request.log.error({ err }, 'request failed');
+  else if (isClientGone(err))
+    request.log.info({ code: (err as NodeJS.ErrnoException).code }, 'client went away');
+  else request.log.info({ code: regErr.code, status }, regErr.message);
+  void reply
+    .code(status)
+    .headers(regErr.headers ?? {})
+    .header('docker-distribution-api-version', 'registry/2.0')
+    .type('application/json')
+    .send(errorBody(regErr));
+}
+
+function isClientGone(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNRESET' || code === 'ABORT_ERR';
+}

@@ -1,0 +1,73 @@
+/**
+ * @module http/server
+ * Builds the Fastify application (no I/O at import time, no listening here: `app.ts` attaches it to
+ * one or more Node servers).
+ */
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import type { LoggerOptions } from 'pino';
+import { RegistryError } from '../core/errors.js';
+import type { Registry } from '../registry/index.js';
+import { errorBody, handleError } from './errors.js';
+import { v2Plugin } from './v2/index.js';
+
+export interface ServerOptions {
+  registry: Registry;
+  logger: LoggerOptions | false;
+  maxManifestBytes: number;
+}
+
+export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger:
+      options.logger === false
+        ? false
+        : {
+            ...options.logger,
+            // Credentials never reach the log, whatever a later change logs.
+            redact: [
+              'req.headers.authorization',
+              'req.headers.cookie',
+              'req.headers["proxy-authorization"]',
+            ],
+          },
+    // One access-log line per request, written by the onResponse hook below.
+    logController: new LogController({ disableRequestLogging: true }),
+    // Names are long and multi-segment; the router must not cut them.
+    routerOptions: { maxParamLength: 4096 },
+    // Request ids for log correlation; honour a proxy's id if it is sane.
+    requestIdHeader: 'x-request-id',
+    return503OnClosing: true,
+  });
+
+  app.addHook('onRequest', (_request, reply, done) => {
+    reply.header('docker-distribution-api-version', 'registry/2.0');
+    done();
+  });
+  app.addHook('onResponse', (request, reply, done) => {
+    const status = reply.statusCode;
+    const data = {
+      method: request.method,
+      url: request.url,
+      status,
+      ms: Math.round(reply.elapsedTime),
+    };
+    if (status >= 500) request.log.error(data, 'request');
+    else request.log.info(data, 'request');
+    done();
+  });
+
+  app.setErrorHandler(handleError);
+  app.setNotFoundHandler((_request, reply) => {
+    void reply
+      .code(404)
+      .type('application/json')
+      .send(errorBody(new RegistryError('UNSUPPORTED', 'not found')));
+  });
+
+  await app.register(v2Plugin, {
+    registry: options.registry,
+    maxManifestBytes: options.maxManifestBytes,
+  });
+  app.get('/healthz', (_request, reply) => reply.send({ status: 'ok' }));
+  return app;
+}

@@ -1,0 +1,340 @@
+/**
+ * @module http/v2/handlers
+ * Thin handlers for the distribution API: parse the request, call the registry, set headers.
+ * They never touch SQL or files, and every error is thrown to `http/errors.ts`.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import {
+  digestOf,
+  isDigestAlgorithm,
+  parseDigest,
+  type Digest,
+  type DigestAlgorithm,
+} from '../../core/digest.js';
+import { RegistryError, manifestUnknown } from '../../core/errors.js';
+import { MediaType, SUPPORTED_MANIFEST_TYPES } from '../../core/media-types.js';
+import { parseTag, type Tag } from '../../core/names.js';
+import type { Registry, RepositoryRef } from '../../registry/index.js';
+import { parseReadReference, parseReference } from '../../registry/manifests.js';
+import type { UploadState } from '../../registry/uploads.js';
+import {
+  acceptsManifest,
+  hasBody,
+  parseContentRange,
+  parsePageSize,
+  parseRange,
+  queryValue,
+  queryValues,
+} from './headers.js';
+import { readBounded } from './body.js';
+
+export interface V2Context {
+  registry: Registry;
+  request: FastifyRequest;
+  reply: FastifyReply;
+  /** Manifest bodies above this are refused with 413. */
+  maxManifestBytes: number;
+}
+
+/** Tags lists are not paginated unless asked (`n`); this only bounds one response. */
+const MAX_TAGS_PAGE = 100_000;
+const CATALOG_DEFAULT_PAGE = 1000;
+const MAX_PAGE = 10_000;
+const MAX_TAGS_PER_PUT = 100;
+const EMPTY_DIGESTS = new Set<string>([
+  digestOf(new Uint8Array(0), 'sha256'),
+  digestOf(new Uint8Array(0), 'sha512'),
+]);
+
+// ── manifests ────────────────────────────────────────────────────────────────
+
+export async function getManifest(
+  ctx: V2Context,
+  repo: RepositoryRef,
+  reference: string,
+): Promise<void> {
+  const { request, reply } = ctx;
+  const manifest = await ctx.registry.manifests.get(repo, parseReadReference(reference));
+  if (!acceptsManifest(request.headers.accept, manifest.mediaType, SUPPORTED_MANIFEST_TYPES)) {
+    throw manifestUnknown(
+      reference,
+      `manifest is stored as ${manifest.mediaType}, which the request's Accept header does not include`,
+    );
+  }
+  reply
+    .code(200)
+    .header('content-type', manifest.mediaType)
+    .header('content-length', manifest.size)
+    .header('docker-content-digest', manifest.digest)
+    .header('etag', `"${manifest.digest}"`);
+  return request.method === 'HEAD' ? sendEmpty(reply) : sendBuffer(reply, manifest.payload);
+}
+
+export async function putManifest(
+  ctx: V2Context,
+  repo: RepositoryRef,
+  reference: string,
+): Promise<void> {
+  const { request, reply } = ctx;
+  const ref = parseReference(reference);
+  const extraTags = queryValues(request.query, 'tag').map((t): Tag => parseTag(t));
+  if (extraTags.length > MAX_TAGS_PER_PUT) {
+    throw new RegistryError(
+      'TAG_INVALID',
+      `at most ${MAX_TAGS_PER_PUT} tag parameters per request`,
+    );
+  }
+  const payload = await readBounded(request.raw, ctx.maxManifestBytes, 'manifest');
+  const result = await ctx.registry.manifests.put(
+    repo,
+    ref,
+    payload,
+    request.headers['content-type'],
+    extraTags,
+  );
+  reply
+    .code(201)
+    .header('location', `/v2/${repo.requested}/manifests/${result.digest}`)
+    .header('docker-content-digest', result.digest);
+  if (result.subject) reply.header('oci-subject', result.subject);
+  if (extraTags.length > 0) reply.header('oci-tag', extraTags.join(', '));
+  return sendEmpty(reply);
+}
+
+export async function deleteManifest(
+  ctx: V2Context,
+  repo: RepositoryRef,
+  reference: string,
+): Promise<void> {
+  await ctx.registry.manifests.delete(repo, parseReadReference(reference));
+  ctx.reply.code(202);
+  return sendEmpty(ctx.reply);
+}
+
+// ── blobs ────────────────────────────────────────────────────────────────────
+
+export async function getBlob(
+  ctx: V2Context,
+  repo: RepositoryRef,
+  rawDigest: string,
+): Promise<void> {
+  const { request, reply, registry } = ctx;
+  const digest = parseDigest(rawDigest);
+  const info = await registry.blobs.stat(repo, digest);
+  reply
+    .header('docker-content-digest', digest)
+    .header('accept-ranges', 'bytes')
+    .header('etag', `"${digest}"`)
+    .header('content-type', MediaType.octetStream);
+  const wanted =
+    request.method === 'GET'
+      ? parseRange(request.headers.range, info.size)
+      : ({ kind: 'full' } as const);
+  if (wanted.kind === 'unsatisfiable') {
+    throw new RegistryError(
+      'RANGE_INVALID',
+      'requested range not satisfiable',
+      { size: info.size },
+      {
+        'Content-Range': `bytes */${info.size}`,
+      },
+    );
+  }
+  if (request.method === 'HEAD') {
+    reply.code(200).header('content-length', info.size);
+    return sendEmpty(reply);
+  }
+  const range = wanted.kind === 'partial' ? wanted.range : undefined;
+  const { body } = await registry.blobs.open(repo, digest, range);
+  if (range) {
+    reply
+      .code(206)
+      .header('content-range', `bytes ${range.start}-${range.end}/${info.size}`)
+      .header('content-length', range.end - range.start + 1);
+  } else {
+    reply.code(200).header('content-length', info.size);
+  }
+  return reply.send(body);
+}
+
+export async function deleteBlob(
+  ctx: V2Context,
+  repo: RepositoryRef,
+  rawDigest: string,
+): Promise<void> {
+  await ctx.registry.blobs.delete(repo, parseDigest(rawDigest));
+  ctx.reply.code(202);
+  return sendEmpty(ctx.reply);
+}
+
+// ── uploads ──────────────────────────────────────────────────────────────────
+
+export async function startUpload(ctx: V2Context, repo: RepositoryRef): Promise<void> {
+  const { request, reply, registry } = ctx;
+  const mount = queryValue(request.query, 'mount');
+  if (mount !== undefined) {
+    const digest = parseDigest(mount);
+    const fromName = queryValue(request.query, 'from');
+    const from = fromName !== undefined ? registry.repository(fromName) : null;
+    const mounted = await registry.blobs.mount(repo, digest, from);
+    if (mounted) return blobCreated(ctx, repo, mounted.digest);
+    // Not mountable: the spec says to answer with a fresh upload session instead.
+  }
+
+  const digestParam = queryValue(request.query, 'digest');
+  const digest = digestParam !== undefined ? parseDigest(digestParam) : undefined;
+  const algorithm = digest
+    ? (digest.slice(0, digest.indexOf(':')) as DigestAlgorithm)
+    : parseAlgorithm(request.query);
+  if (digest && (hasBody(request.headers) || EMPTY_DIGESTS.has(digest))) {
+    // Single-POST monolithic upload.
+    const upload = await registry.uploads.start(repo, algorithm);
+    const chunk = hasBody(request.headers) ? { body: request.raw, range: null } : null;
+    const blob = await registry.uploads.complete(repo, upload.id, digest, chunk);
+    return blobCreated(ctx, repo, blob.digest);
+  }
+  const upload = await registry.uploads.start(repo, algorithm);
+  reply.code(202);
+  return uploadAccepted(ctx, repo, upload);
+}
+
+export async function patchUpload(ctx: V2Context, repo: RepositoryRef, id: string): Promise<void> {
+  const { request, reply } = ctx;
+  const range = parseContentRange(request.headers);
+  const state = await ctx.registry.uploads.append(repo, id, { body: request.raw, range });
+  reply.code(202);
+  return uploadAccepted(ctx, repo, state);
+}
+
+export async function putUpload(ctx: V2Context, repo: RepositoryRef, id: string): Promise<void> {
+  const { request } = ctx;
+  const digestParam = queryValue(request.query, 'digest');
+  if (digestParam === undefined)
+    throw new RegistryError(
+      'DIGEST_INVALID',
+      'the digest query parameter is required to finish an upload',
+    );
+  const digest = parseDigest(digestParam);
+  const range = parseContentRange(request.headers);
+  const chunk = hasBody(request.headers) || range ? { body: request.raw, range } : null;
+  const blob = await ctx.registry.uploads.complete(repo, id, digest, chunk);
+  return blobCreated(ctx, repo, blob.digest);
+}
+
+export async function getUpload(ctx: V2Context, repo: RepositoryRef, id: string): Promise<void> {
+  const state = await ctx.registry.uploads.status(repo, id);
+  ctx.reply.code(204);
+  return uploadAccepted(ctx, repo, state);
+}
+
+export async function cancelUpload(ctx: V2Context, repo: RepositoryRef, id: string): Promise<void> {
+  await ctx.registry.uploads.cancel(repo, id);
+  ctx.reply.code(204);
+  return sendEmpty(ctx.reply);
+}
+
+// ── discovery ────────────────────────────────────────────────────────────────
+
+export async function listTags(ctx: V2Context, repo: RepositoryRef): Promise<void> {
+  const { request, reply } = ctx;
+  const n = parsePageSize(queryValue(request.query, 'n'));
+  const last = queryValue(request.query, 'last');
+  const limit = n === undefined ? MAX_TAGS_PAGE : Math.min(n, MAX_PAGE);
+  const page =
+    n === 0
+      ? await ctx.registry.discovery
+          .listTags(repo, { limit: 0 })
+          .then((p) => ({ ...p, more: false }))
+      : await ctx.registry.discovery.listTags(repo, {
+          limit,
+          ...(last !== undefined ? { after: last } : {}),
+        });
+  const lastItem = page.items.at(-1);
+  if (page.more && lastItem !== undefined) {
+    reply.header(
+      'link',
+      `</v2/${repo.requested}/tags/list?n=${limit}&last=${encodeURIComponent(lastItem)}>; rel="next"`,
+    );
+  }
+  return sendJson(reply, 200, { name: repo.requested, tags: page.items });
+}
+
+export async function listCatalog(ctx: V2Context): Promise<void> {
+  const { request, reply } = ctx;
+  const n = parsePageSize(queryValue(request.query, 'n'));
+  const last = queryValue(request.query, 'last');
+  const limit = Math.min(n ?? CATALOG_DEFAULT_PAGE, MAX_PAGE);
+  if (limit === 0) return sendJson(reply, 200, { repositories: [] });
+  const page = await ctx.registry.discovery.listRepositories({
+    limit,
+    ...(last !== undefined ? { after: last } : {}),
+  });
+  const lastItem = page.items.at(-1);
+  if (page.more && lastItem !== undefined) {
+    reply.header(
+      'link',
+      `</v2/_catalog?n=${limit}&last=${encodeURIComponent(lastItem)}>; rel="next"`,
+    );
+  }
+  return sendJson(reply, 200, { repositories: page.items });
+}
+
+export async function listReferrers(
+  ctx: V2Context,
+  repo: RepositoryRef,
+  rawDigest: string,
+): Promise<void> {
+  const { request, reply } = ctx;
+  const subject = parseDigest(rawDigest);
+  const artifactType = queryValue(request.query, 'artifactType');
+  const index = await ctx.registry.discovery.referrers(repo, subject, artifactType);
+  if (artifactType !== undefined) reply.header('oci-filters-applied', 'artifactType');
+  reply.code(200).header('content-type', MediaType.ociIndex);
+  return sendBuffer(reply, Buffer.from(JSON.stringify(index)));
+}
+
+// ── helpers ──────────────────────────────────────────────────────────────────
+
+function parseAlgorithm(query: unknown): DigestAlgorithm {
+  const value = queryValue(query, 'digest-algorithm');
+  if (value === undefined) return 'sha256';
+  if (!isDigestAlgorithm(value)) {
+    throw new RegistryError(
+      'DIGEST_INVALID',
+      `unsupported digest algorithm "${value.slice(0, 50)}"; use sha256 or sha512`,
+    );
+  }
+  return value;
+}
+
+function blobCreated(ctx: V2Context, repo: RepositoryRef, digest: Digest): Promise<void> {
+  ctx.reply
+    .code(201)
+    .header('location', `/v2/${repo.requested}/blobs/${digest}`)
+    .header('docker-content-digest', digest);
+  return sendEmpty(ctx.reply);
+}
+
+function uploadAccepted(ctx: V2Context, repo: RepositoryRef, state: UploadState): Promise<void> {
+  const { reply, registry } = ctx;
+  reply
+    .header('location', `/v2/${repo.requested}/blobs/uploads/${state.id}`)
+    .header('range', `0-${Math.max(state.offset - 1, 0)}`)
+    .header('docker-upload-uuid', state.id);
+  if (registry.minChunkLength > 0) reply.header('oci-chunk-min-length', registry.minChunkLength);
+  return sendEmpty(reply);
+}
+
+function sendJson(reply: FastifyReply, status: number, body: unknown): Promise<void> {
+  reply.code(status).header('content-type', 'application/json');
+  return sendBuffer(reply, Buffer.from(JSON.stringify(body)));
+}
+
+function sendBuffer(reply: FastifyReply, body: Buffer): Promise<void> {
+  return reply.send(body) as unknown as Promise<void>;
+}
+
+function sendEmpty(reply: FastifyReply): Promise<void> {
+  if (!reply.hasHeader('content-length')) reply.header('content-length', 0);
+  return reply.send() as unknown as Promise<void>;
+}

@@ -1,0 +1,11 @@
+/**
+ * @module meta/migrations
+ * Versioned schema migrations, applied in name order on start (Kysely's Migrator records them in
+ * `kysely_migration`). Never edit a released migration: add the next one.
+ */
+import type { Migration } from 'kysely';
+import { initial } from './0001-initial.js';
+
+export const migrations: Readonly<Record<string, Migration>> = {
+  '0001-initial': initial,
+};

@@ -1,0 +1,90 @@
+/**
+ * @module meta/schema
+ * Table types for the query layer (Kysely). The SQL is portable between SQLite and PostgreSQL:
+ * text keys, integers, ISO-8601 timestamps as text, JSON as text.
+ */
+import type { ColumnType, Generated } from 'kysely';
+
+/**
+ * An integer column. SQLite returns a number; PostgreSQL's bigint arrives as a string unless a type
+ * parser is set, so reads go through Number().
+ */
+type Int = ColumnType<number | string, number, number>;
+
+export interface NamespacesTable {
+  name: string;
+  kind: ColumnType<string, string | undefined, string>;
+  /** 1 when anonymous clients may pull. */
+  public: Int;
+  created_at: string;
+}
+
+export interface RepositoriesTable {
+  name: string;
+  namespace: string;
+  created_at: string;
+}
+
+export interface BlobsTable {
+  digest: string;
+  size: Int;
+  created_at: string;
+}
+
+export interface RepositoryBlobsTable {
+  repository: string;
+  digest: string;
+  created_at: string;
+}
+
+export interface ManifestsTable {
+  repository: string;
+  digest: string;
+  media_type: string;
+  size: Int;
+  payload: Uint8Array;
+  /** artifactType, else (image manifests) the config media type; what referrers report. */
+  artifact_type: string | null;
+  subject: string | null;
+  /** JSON object of the manifest's top-level annotations, or null. */
+  annotations: string | null;
+  created_at: string;
+}
+
+export interface ManifestReferencesTable {
+  repository: string;
+  manifest: string;
+  digest: string;
+  /** 'blob' for configs and layers, 'manifest' for an index's children. */
+  kind: string;
+}
+
+export interface TagsTable {
+  repository: string;
+  name: string;
+  digest: string;
+  updated_at: string;
+}
+
+export interface UploadsTable {
+  id: string;
+  repository: string;
+  /** The hash this process runs while bytes arrive; the final digest may still use another. */
+  algorithm: string;
+  offset: Int;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface SchemaTables {
+  namespaces: NamespacesTable;
+  repositories: RepositoriesTable;
+  blobs: BlobsTable;
+  repository_blobs: RepositoryBlobsTable;
+  manifests: ManifestsTable;
+  manifest_references: ManifestReferencesTable;
+  tags: TagsTable;
+  uploads: UploadsTable;
+}
+
+export type { Generated };

@@ -1,0 +1,529 @@
+/**
+ * @module meta/sql-store
+ * The MetaStore over Kysely. Only portable SQL lives here, so the same code serves SQLite (default)
+ * and PostgreSQL (scale-out); engine specifics stay in `meta/sqlite/` and later `meta/postgres/`.
+ * Tag and repository listings compare names in byte order (SQLite's BINARY collation; PostgreSQL
+ * needs COLLATE "C" on those columns).
+ */
+import type { Kysely, Transaction } from 'kysely';
+import type { Page, PageRequest } from '../core/types.js';
+import type { SchemaTables } from './schema.js';
+import type {
+  ManifestReference,
+  ManifestRow,
+  ManifestWithPayload,
+  ManifestWrite,
+  ManifestWriteResult,
+  MetaStore,
+  NamespaceRow,
+  UploadRow,
+} from './store.js';
+
+type Db = Kysely<SchemaTables>;
+type Tx = Transaction<SchemaTables>;
+
+const now = (): string => new Date().toISOString();
+
+export function createSqlMetaStore(db: Db): MetaStore {
+  return new SqlMetaStore(db);
+}
+
+class SqlMetaStore implements MetaStore {
+  constructor(private readonly db: Db) {}
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+
+  // ── namespaces ──────────────────────────────────────────────────────────
+
+  async getNamespace(name: string): Promise<NamespaceRow | null> {
+    const row = await this.db
+      .selectFrom('namespaces')
+      .selectAll()
+      .where('name', '=', name)
+      .executeTakeFirst();
+    return row ? toNamespace(row) : null;
+  }
+
+  async createNamespace(ns: { name: string; public: boolean }): Promise<boolean> {
+    const result = await this.db
+      .insertInto('namespaces')
+      .values({ name: ns.name, public: ns.public ? 1 : 0, created_at: now() })
+      .onConflict((oc) => oc.column('name').doNothing())
+      .executeTakeFirst();
+    return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
+  }
+
+  async setNamespacePublic(name: string, isPublic: boolean): Promise<boolean> {
+    const r = await this.db
+      .updateTable('namespaces')
+      .set({ public: isPublic ? 1 : 0 })
+      .where('name', '=', name)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  async listNamespaces(): Promise<(NamespaceRow & { repositories: number })[]> {
+    const rows = await this.db
+      .selectFrom('namespaces as n')
+      .leftJoin('repositories as r', 'r.namespace', 'n.name')
+      .select(['n.name', 'n.kind', 'n.public', 'n.created_at'])
+      .select((eb) => eb.fn.count<number | string>('r.name').as('repositories'))
+      .groupBy(['n.name', 'n.kind', 'n.public', 'n.created_at'])
+      .orderBy('n.name')
+      .execute();
+    return rows.map((r) => ({ ...toNamespace(r), repositories: Number(r.repositories) }));
+  }
+
+  async deleteNamespace(
+    name: string,
+    force: boolean,
+  ): Promise<'deleted' | 'unknown' | 'not-empty'> {
+    return this.db.transaction().execute(async (tx) => {
+      const ns = await tx
+        .selectFrom('namespaces')
+        .select('name')
+        .where('name', '=', name)
+        .executeTakeFirst();
+      if (!ns) return 'unknown';
+      const repos = await tx
+        .selectFrom('repositories')
+        .select('name')
+        .where('namespace', '=', name)
+        .execute();
+      if (repos.length > 0 && !force) return 'not-empty';
+      for (const { name: repo } of repos) await deleteRepository(tx, repo);
+      await tx.deleteFrom('namespaces').where('name', '=', name).execute();
+      return 'deleted';
+    });
+  }
+
+  // ── repositories ────────────────────────────────────────────────────────
+
+  async repositoryExists(name: string): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('repositories')
+      .select('name')
+      .where('name', '=', name)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  async listRepositories(page: PageRequest): Promise<Page<string>> {
+    let q = this.db
+      .selectFrom('repositories')
+      .select('name')
+      .orderBy('name')
+      .limit(page.limit + 1);
+    if (page.after !== undefined) q = q.where('name', '>', page.after);
+    return toPage(
+      (await q.execute()).map((r) => r.name),
+      page.limit,
+    );
+  }
+
+  // ── blobs ───────────────────────────────────────────────────────────────
+
+  async getLinkedBlob(repository: string, digest: string): Promise<{ size: number } | null> {
+    const row = await this.db
+      .selectFrom('repository_blobs as l')
+      .innerJoin('blobs as b', 'b.digest', 'l.digest')
+      .select('b.size')
+      .where('l.repository', '=', repository)
+      .where('l.digest', '=', digest)
+      .executeTakeFirst();
+    return row ? { size: Number(row.size) } : null;
+  }
+
+  async getBlob(digest: string): Promise<{ size: number } | null> {
+    const row = await this.db
+      .selectFrom('blobs')
+      .select('size')
+      .where('digest', '=', digest)
+      .executeTakeFirst();
+    return row ? { size: Number(row.size) } : null;
+  }
+
+  async linkBlob(
+    repository: string,
+    namespace: string,
+    blob: { digest: string; size: number },
+  ): Promise<'ok' | 'namespace-missing'> {
+    return this.db.transaction().execute((tx) => linkBlob(tx, repository, namespace, blob));
+  }
+
+  async unlinkBlob(repository: string, digest: string): Promise<boolean> {
+    const r = await this.db
+      .deleteFrom('repository_blobs')
+      .where('repository', '=', repository)
+      .where('digest', '=', digest)
+      .executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  // ── manifests and tags ──────────────────────────────────────────────────
+
+  async putManifest(w: ManifestWrite): Promise<ManifestWriteResult> {
+    return this.db.transaction().execute(async (tx): Promise<ManifestWriteResult> => {
+      if (!(await ensureRepository(tx, w.repository, w.namespace)))
+        return { ok: false, namespaceMissing: true };
+      if (w.verifyReferences) {
+        const missing = await findMissing(tx, w.repository, w.references);
+        if (missing.length > 0) return { ok: false, missing };
+      }
+      const timestamp = now();
+      await tx
+        .insertInto('manifests')
+        .values({
+          repository: w.repository,
+          digest: w.digest,
+          media_type: w.mediaType,
+          size: w.payload.byteLength,
+          payload: w.payload,
+          artifact_type: w.artifactType,
+          subject: w.subject,
+          annotations: w.annotations ? JSON.stringify(w.annotations) : null,
+          created_at: timestamp,
+        })
+        // Same digest, same bytes: a re-push changes nothing but the tags.
+        .onConflict((oc) => oc.columns(['repository', 'digest']).doNothing())
+        .execute();
+      const references = dedupe(w.references);
+      if (references.length > 0) {
+        await tx
+          .insertInto('manifest_references')
+          .values(
+            references.map((r) => ({
+              repository: w.repository,
+              manifest: w.digest,
+              digest: r.digest,
+              kind: r.kind,
+            })),
+          )
+          .onConflict((oc) => oc.columns(['repository', 'manifest', 'digest']).doNothing())
+          .execute();
+      }
+      for (const tag of w.tags) {
+        await tx
+          .insertInto('tags')
+          .values({ repository: w.repository, name: tag, digest: w.digest, updated_at: timestamp })
+          .onConflict((oc) =>
+            oc
+              .columns(['repository', 'name'])
+              .doUpdateSet({ digest: w.digest, updated_at: timestamp }),
+          )
+          .execute();
+      }
+      return { ok: true };
+    });
+  }
+
+  async getManifest(repository: string, digest: string): Promise<ManifestWithPayload | null> {
+    const row = await this.db
+      .selectFrom('manifests')
+      .selectAll()
+      .where('repository', '=', repository)
+      .where('digest', '=', digest)
+      .executeTakeFirst();
+    return row ? toManifestWithPayload(row) : null;
+  }
+
+  async getTaggedManifest(repository: string, tag: string): Promise<ManifestWithPayload | null> {
+    const row = await this.db
+      .selectFrom('tags as t')
+      .innerJoin('manifests as m', (j) =>
+        j.onRef('m.repository', '=', 't.repository').onRef('m.digest', '=', 't.digest'),
+      )
+      .selectAll('m')
+      .where('t.repository', '=', repository)
+      .where('t.name', '=', tag)
+      .executeTakeFirst();
+    return row ? toManifestWithPayload(row) : null;
+  }
+
+  async deleteManifest(repository: string, digest: string): Promise<boolean> {
+    return this.db.transaction().execute(async (tx) => {
+      await tx
+        .deleteFrom('tags')
+        .where('repository', '=', repository)
+        .where('digest', '=', digest)
+        .execute();
+      await tx
+        .deleteFrom('manifest_references')
+        .where('repository', '=', repository)
+        .where('manifest', '=', digest)
+        .execute();
+      const r = await tx
+        .deleteFrom('manifests')
+        .where('repository', '=', repository)
+        .where('digest', '=', digest)
+        .executeTakeFirst();
+      return Number(r.numDeletedRows) > 0;
+    });
+  }
+
+  async deleteTag(repository: string, tag: string): Promise<boolean> {
+    const r = await this.db
+      .deleteFrom('tags')
+      .where('repository', '=', repository)
+      .where('name', '=', tag)
+      .executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  async listTags(repository: string, page: PageRequest): Promise<Page<string>> {
+    let q = this.db
+      .selectFrom('tags')
+      .select('name')
+      .where('repository', '=', repository)
+      .orderBy('name')
+      .limit(page.limit + 1);
+    if (page.after !== undefined) q = q.where('name', '>', page.after);
+    return toPage(
+      (await q.execute()).map((r) => r.name),
+      page.limit,
+    );
+  }
+
+  async listReferrers(
+    repository: string,
+    subject: string,
+    artifactType?: string,
+  ): Promise<ManifestRow[]> {
+    let q = this.db
+      .selectFrom('manifests')
+      .select([
+        'repository',
+        'digest',
+        'media_type',
+        'size',
+        'artifact_type',
+        'subject',
+        'annotations',
+        'created_at',
+      ])
+      .where('repository', '=', repository)
+      .where('subject', '=', subject)
+      .orderBy('created_at')
+      .orderBy('digest');
+    if (artifactType !== undefined) q = q.where('artifact_type', '=', artifactType);
+    return (await q.execute()).map(toManifestRow);
+  }
+
+  // ── uploads ─────────────────────────────────────────────────────────────
+
+  async createUpload(u: UploadRow): Promise<void> {
+    await this.db
+      .insertInto('uploads')
+      .values({
+        id: u.id,
+        repository: u.repository,
+        algorithm: u.algorithm,
+        offset: u.offset,
+        created_at: u.createdAt,
+        updated_at: u.updatedAt,
+      })
+      .execute();
+  }
+
+  async getUpload(id: string): Promise<UploadRow | null> {
+    const row = await this.db
+      .selectFrom('uploads')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row
+      ? {
+          id: row.id,
+          repository: row.repository,
+          algorithm: row.algorithm,
+          offset: Number(row.offset),
+          createdAt: row.created_at,
+          updatedAt: row.updated_at,
+        }
+      : null;
+  }
+
+  async advanceUpload(id: string, from: number, to: number, at: string): Promise<boolean> {
+    const r = await this.db
+      .updateTable('uploads')
+      .set({ offset: to, updated_at: at })
+      .where('id', '=', id)
+      .where('offset', '=', from)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  async deleteUpload(id: string): Promise<boolean> {
+    const r = await this.db.deleteFrom('uploads').where('id', '=', id).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  async completeUpload(
+    id: string,
+    namespace: string,
+    blob: { repository: string; digest: string; size: number },
+  ): Promise<'ok' | 'namespace-missing'> {
+    return this.db.transaction().execute(async (tx) => {
+      const result = await linkBlob(tx, blob.repository, namespace, blob);
+      await tx.deleteFrom('uploads').where('id', '=', id).execute();
+      return result;
+    });
+  }
+
+  async listStaleUploads(updatedBefore: string, limit: number): Promise<UploadRow[]> {
+    const rows = await this.db
+      .selectFrom('uploads')
+      .selectAll()
+      .where('updated_at', '<', updatedBefore)
+      .limit(limit)
+      .execute();
+    return rows.map((row) => ({
+      id: row.id,
+      repository: row.repository,
+      algorithm: row.algorithm,
+      offset: Number(row.offset),
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+    }));
+  }
+}
+
+/** Creates the repository row on first write; false when its namespace does not exist. */
+async function ensureRepository(tx: Tx, repository: string, namespace: string): Promise<boolean> {
+  const existing = await tx
+    .selectFrom('repositories')
+    .select('name')
+    .where('name', '=', repository)
+    .executeTakeFirst();
+  if (existing) return true;
+  const ns = await tx
+    .selectFrom('namespaces')
+    .select('name')
+    .where('name', '=', namespace)
+    .executeTakeFirst();
+  if (!ns) return false;
+  await tx
+    .insertInto('repositories')
+    .values({ name: repository, namespace, created_at: now() })
+    .execute();
+  return true;
+}
+
+async function linkBlob(
+  tx: Tx,
+  repository: string,
+  namespace: string,
+  blob: { digest: string; size: number },
+): Promise<'ok' | 'namespace-missing'> {
+  if (!(await ensureRepository(tx, repository, namespace))) return 'namespace-missing';
+  const timestamp = now();
+  await tx
+    .insertInto('blobs')
+    .values({ digest: blob.digest, size: blob.size, created_at: timestamp })
+    .onConflict((oc) => oc.column('digest').doNothing())
+    .execute();
+  await tx
+    .insertInto('repository_blobs')
+    .values({ repository, digest: blob.digest, created_at: timestamp })
+    .onConflict((oc) => oc.columns(['repository', 'digest']).doNothing())
+    .execute();
+  return 'ok';
+}
+
+async function deleteRepository(tx: Tx, repository: string): Promise<void> {
+  await tx.deleteFrom('tags').where('repository', '=', repository).execute();
+  await tx.deleteFrom('manifest_references').where('repository', '=', repository).execute();
+  await tx.deleteFrom('manifests').where('repository', '=', repository).execute();
+  await tx.deleteFrom('repository_blobs').where('repository', '=', repository).execute();
+  await tx.deleteFrom('uploads').where('repository', '=', repository).execute();
+  await tx.deleteFrom('repositories').where('name', '=', repository).execute();
+}
+
+async function findMissing(
+  tx: Tx,
+  repository: string,
+  refs: readonly ManifestReference[],
+): Promise<ManifestReference[]> {
+  const blobs = refs.filter((r) => r.kind === 'blob').map((r) => r.digest);
+  const manifests = refs.filter((r) => r.kind === 'manifest').map((r) => r.digest);
+  const foundBlobs = new Set<string>();
+  const foundManifests = new Set<string>();
+  if (blobs.length > 0) {
+    const rows = await tx
+      .selectFrom('repository_blobs')
+      .select('digest')
+      .where('repository', '=', repository)
+      .where('digest', 'in', blobs)
+      .execute();
+    for (const r of rows) foundBlobs.add(r.digest);
+  }
+  if (manifests.length > 0) {
+    const rows = await tx
+      .selectFrom('manifests')
+      .select('digest')
+      .where('repository', '=', repository)
+      .where('digest', 'in', manifests)
+      .execute();
+    for (const r of rows) foundManifests.add(r.digest);
+  }
+  return refs.filter((r) => !(r.kind === 'blob' ? foundBlobs : foundManifests).has(r.digest));
+}
+
+function dedupe(refs: readonly ManifestReference[]): ManifestReference[] {
+  const seen = new Map<string, ManifestReference>();
+  for (const r of refs) if (!seen.has(r.digest)) seen.set(r.digest, r);
+  return [...seen.values()];
+}
+
+function toPage(names: string[], limit: number): Page<string> {
+  const more = names.length > limit;
+  return { items: more ? names.slice(0, limit) : names, more };
+}
+
+function toNamespace(row: {
+  name: string;
+  kind: string;
+  public: number | string;
+  created_at: string;
+}): NamespaceRow {
+  return {
+    name: row.name,
+    kind: row.kind,
+    public: Number(row.public) === 1,
+    createdAt: row.created_at,
+  };
+}
+
+interface ManifestSqlRow {
+  repository: string;
+  digest: string;
+  media_type: string;
+  size: number | string;
+  artifact_type: string | null;
+  subject: string | null;
+  annotations: string | null;
+  created_at: string;
+}
+
+function toManifestRow(row: ManifestSqlRow): ManifestRow {
+  return {
+    repository: row.repository,
+    digest: row.digest,
+    mediaType: row.media_type,
+    size: Number(row.size),
+    artifactType: row.artifact_type,
+    subject: row.subject,
+    annotations:
+      row.annotations === null ? null : (JSON.parse(row.annotations) as Record<string, string>),
+    createdAt: row.created_at,
+  };
+}
+
+function toManifestWithPayload(row: ManifestSqlRow & { payload: Uint8Array }): ManifestWithPayload {
+  const payload = Buffer.isBuffer(row.payload)
+    ? row.payload
+    : Buffer.from(row.payload.buffer, row.payload.byteOffset, row.payload.byteLength);
+  return { ...toManifestRow(row), payload };
+}

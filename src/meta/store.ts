@@ -1,0 +1,124 @@
+/**
+ * @module meta/store
+ * The MetaStore: every fact about the registry except blob bytes. Small interfaces composed into
+ * one; each method is one transaction, so callers never hold a transaction across an await and
+ * two writers can never interleave half-changes. Implemented once over the portable query layer
+ * (`sql-store.ts`), with SQLite now and PostgreSQL later.
+ */
+import type { Page, PageRequest } from '../core/types.js';
+
+export interface NamespaceRow {
+  name: string;
+  kind: string;
+  public: boolean;
+  createdAt: string;
+}
+
+export interface ManifestRow {
+  repository: string;
+  digest: string;
+  mediaType: string;
+  size: number;
+  artifactType: string | null;
+  subject: string | null;
+  annotations: Record<string, string> | null;
+  createdAt: string;
+}
+
+export interface ManifestWithPayload extends ManifestRow {
+  payload: Buffer;
+}
+
+export interface ManifestReference {
+  digest: string;
+  kind: 'blob' | 'manifest';
+}
+
+export interface ManifestWrite {
+  repository: string;
+  namespace: string;
+  digest: string;
+  mediaType: string;
+  payload: Uint8Array;
+  artifactType: string | null;
+  subject: string | null;
+  annotations: Record<string, string> | null;
+  /** References whose existence is checked in the same transaction. */
+  references: readonly ManifestReference[];
+  /** When false, missing references are recorded but not refused. */
+  verifyReferences: boolean;
+  tags: readonly string[];
+}
+
+export type ManifestWriteResult =
+  | { ok: true }
+  | { ok: false; missing: ManifestReference[] }
+  | { ok: false; namespaceMissing: true };
+
+export interface UploadRow {
+  id: string;
+  repository: string;
+  algorithm: string;
+  offset: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface NamespaceMeta {
+  getNamespace(name: string): Promise<NamespaceRow | null>;
+  /** False when it exists already. */
+  createNamespace(ns: { name: string; public: boolean }): Promise<boolean>;
+  setNamespacePublic(name: string, isPublic: boolean): Promise<boolean>;
+  listNamespaces(): Promise<(NamespaceRow & { repositories: number })[]>;
+  /** 'not-empty' while repositories remain, unless `force` deletes them too. */
+  deleteNamespace(name: string, force: boolean): Promise<'deleted' | 'unknown' | 'not-empty'>;
+}
+
+export interface RepoMeta {
+  repositoryExists(name: string): Promise<boolean>;
+  listRepositories(page: PageRequest): Promise<Page<string>>;
+}
+
+export interface BlobMeta {
+  /** The blob as linked into a repository (the only way a repository can read it). */
+  getLinkedBlob(repository: string, digest: string): Promise<{ size: number } | null>;
+  /** The blob if any repository holds it. */
+  getBlob(digest: string): Promise<{ size: number } | null>;
+  /** Records the blob and links it into the repository; 'namespace-missing' if the namespace was deleted. */
+  linkBlob(
+    repository: string,
+    namespace: string,
+    blob: { digest: string; size: number },
+  ): Promise<'ok' | 'namespace-missing'>;
+  unlinkBlob(repository: string, digest: string): Promise<boolean>;
+}
+
+export interface ManifestMeta {
+  putManifest(write: ManifestWrite): Promise<ManifestWriteResult>;
+  getManifest(repository: string, digest: string): Promise<ManifestWithPayload | null>;
+  getTaggedManifest(repository: string, tag: string): Promise<ManifestWithPayload | null>;
+  /** Deletes the manifest and every tag that points at it. */
+  deleteManifest(repository: string, digest: string): Promise<boolean>;
+  deleteTag(repository: string, tag: string): Promise<boolean>;
+  listTags(repository: string, page: PageRequest): Promise<Page<string>>;
+  listReferrers(repository: string, subject: string, artifactType?: string): Promise<ManifestRow[]>;
+}
+
+export interface UploadMeta {
+  createUpload(upload: UploadRow): Promise<void>;
+  getUpload(id: string): Promise<UploadRow | null>;
+  /** Compare-and-set of the offset: false when another writer moved it first. */
+  advanceUpload(id: string, from: number, to: number, now: string): Promise<boolean>;
+  deleteUpload(id: string): Promise<boolean>;
+  /** Links the finished blob and drops the upload row in one transaction. */
+  completeUpload(
+    id: string,
+    namespace: string,
+    blob: { repository: string; digest: string; size: number },
+  ): Promise<'ok' | 'namespace-missing'>;
+  listStaleUploads(updatedBefore: string, limit: number): Promise<UploadRow[]>;
+}
+
+export interface MetaStore extends NamespaceMeta, RepoMeta, BlobMeta, ManifestMeta, UploadMeta {
+  close(): Promise<void>;
+}

@@ -1,0 +1,83 @@
+/**
+ * @module registry/blobs
+ * Reading, mounting and deleting blobs. A blob is stored once, content-addressed, and is visible
+ * through a repository only while it is linked to it.
+ */
+import type { Readable } from 'node:stream';
+import type { Digest } from '../core/digest.js';
+import { blobUnknown } from '../core/errors.js';
+import type { ByteRange } from '../core/types.js';
+import type { MetaStore } from '../meta/store.js';
+import type { StorageDriver } from '../storage/driver.js';
+import { blobKey } from './layout.js';
+import { namespaceMissing, type RepositoryRef } from './repository.js';
+
+export interface BlobInfo {
+  digest: Digest;
+  size: number;
+}
+
+export interface BlobService {
+  /** Answered from the metadata alone; throws BLOB_UNKNOWN. */
+  stat(repo: RepositoryRef, digest: Digest): Promise<BlobInfo>;
+  /** The caller consumes or destroys the stream. */
+  open(
+    repo: RepositoryRef,
+    digest: Digest,
+    range?: ByteRange,
+    signal?: AbortSignal,
+  ): Promise<{ info: BlobInfo; body: Readable }>;
+  /**
+   * Links a blob into `repo` without copying it: from `from` when given, else from wherever it is
+   * stored. Null when it cannot be mounted (the caller starts an upload instead).
+   */
+  mount(repo: RepositoryRef, digest: Digest, from: RepositoryRef | null): Promise<BlobInfo | null>;
+  /** Unlinks the blob from the repository; its bytes go when nothing else uses them (GC). */
+  delete(repo: RepositoryRef, digest: Digest): Promise<void>;
+}
+
+export function createBlobService(deps: {
+  meta: MetaStore;
+  storage: StorageDriver;
+  onMissingContent: (digest: Digest) => void;
+}): BlobService {
+  const { meta, storage } = deps;
+
+  async function stat(repo: RepositoryRef, digest: Digest): Promise<BlobInfo> {
+    const linked = await meta.getLinkedBlob(repo.name, digest);
+    if (!linked) throw blobUnknown(digest);
+    return { digest, size: linked.size };
+  }
+
+  return {
+    stat,
+
+    async open(repo, digest, range, signal) {
+      const info = await stat(repo, digest);
+      const body = await storage.read(blobKey(digest), {
+        ...(range ? { range } : {}),
+        ...(signal ? { signal } : {}),
+      });
+      if (!body) {
+        deps.onMissingContent(digest);
+        throw blobUnknown(digest);
+      }
+      return { info, body };
+    },
+
+    async mount(repo, digest, from) {
+      const source = from
+        ? await meta.getLinkedBlob(from.name, digest)
+        : await meta.getBlob(digest);
+      if (!source) return null;
+      if (!(await storage.stat(blobKey(digest)))) return null;
+      const result = await meta.linkBlob(repo.name, repo.namespace, { digest, size: source.size });
+      if (result === 'namespace-missing') throw namespaceMissing(repo.namespace);
+      return { digest, size: source.size };
+    },
+
+    async delete(repo, digest) {
+      if (!(await meta.unlinkBlob(repo.name, digest))) throw blobUnknown(digest);
+    },
+  };
+}

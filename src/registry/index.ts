@@ -1,0 +1,64 @@
+/**
+ * @module registry
+ * The registry domain, with no HTTP in it: `createRegistry` wires the services over a
+ * StorageDriver and a MetaStore.
+ */
+import type { Digest } from '../core/digest.js';
+import type { MetaStore } from '../meta/store.js';
+import type { StorageDriver } from '../storage/driver.js';
+import { createBlobService, type BlobService } from './blobs.js';
+import { createDiscoveryService, type DiscoveryService } from './discovery.js';
+import { createManifestService, type ManifestService } from './manifests.js';
+import { createNamespaceService, type NamespaceService } from './namespaces.js';
+import { resolveRepository, type RepositoryRef } from './repository.js';
+import { createUploadService, type UploadService } from './uploads.js';
+
+export interface RegistryOptions {
+  defaultNamespace: string;
+  verifyManifestReferences: boolean;
+}
+
+export interface Registry {
+  readonly options: RegistryOptions;
+  readonly blobs: BlobService;
+  readonly uploads: UploadService;
+  readonly manifests: ManifestService;
+  readonly discovery: DiscoveryService;
+  readonly namespaces: NamespaceService;
+  /** The smallest upload chunk (but the last) the storage accepts; 0 for any. */
+  readonly minChunkLength: number;
+  /** Parses and resolves a repository name from a request (NAME_INVALID on bad grammar). */
+  repository(name: string): RepositoryRef;
+}
+
+export interface RegistryDeps {
+  meta: MetaStore;
+  storage: StorageDriver;
+  options: RegistryOptions;
+  /** Told when metadata names content the storage does not have (an integrity fault). */
+  onMissingContent?: (digest: Digest) => void;
+}
+
+export function createRegistry(deps: RegistryDeps): Registry {
+  const { meta, storage, options } = deps;
+  return {
+    options,
+    blobs: createBlobService({
+      meta,
+      storage,
+      onMissingContent: deps.onMissingContent ?? (() => undefined),
+    }),
+    uploads: createUploadService({ meta, storage }),
+    manifests: createManifestService({
+      meta,
+      options: { verifyReferences: options.verifyManifestReferences },
+    }),
+    discovery: createDiscoveryService({ meta }),
+    namespaces: createNamespaceService({ meta }),
+    minChunkLength: storage.minChunkLength,
+    repository: (name) => resolveRepository(name, options.defaultNamespace),
+  };
+}
+
+export type { RepositoryRef } from './repository.js';
+export type { Reference } from './manifests.js';

@@ -1,0 +1,265 @@
+/**
+ * @module registry/uploads
+ * Upload sessions: POST starts one, PATCH appends, PUT `?digest=` verifies and commits.
+ *
+ * Bytes are hashed as they are written. The running hash lives in this process's memory; when it
+ * is missing (a restart, an aborted chunk, or a final digest of another algorithm than the one we
+ * hashed with) the stored bytes are re-hashed at commit: never skipped. The offset in the database
+ * is the truth about how much of an upload is durable; a chunk is acknowledged only after its
+ * bytes are fsync'ed and the offset advanced with a compare-and-set.
+ */
+import { randomUUID } from 'node:crypto';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import {
+  createDigester,
+  digestAlgorithm,
+  type Digest,
+  type DigestAlgorithm,
+  type Digester,
+} from '../core/digest.js';
+import { RegistryError, digestInvalid, uploadUnknown } from '../core/errors.js';
+import type { MetaStore, UploadRow } from '../meta/store.js';
+import type { StorageDriver } from '../storage/driver.js';
+import type { BlobInfo } from './blobs.js';
+import { blobKey, parseUploadId, UPLOADS_PREFIX, uploadKey, type UploadId } from './layout.js';
+import { assertNamespace, namespaceMissing, type RepositoryRef } from './repository.js';
+
+export interface UploadState {
+  id: UploadId;
+  /** Bytes received so far. */
+  offset: number;
+}
+
+/** `Content-Range: <start>-<end>` of a chunk, inclusive. */
+export interface ChunkRange {
+  start: number;
+  end: number;
+}
+
+export interface Chunk {
+  body: Readable;
+  /** When given, the chunk must start at the current offset and be exactly this long. */
+  range: ChunkRange | null;
+}
+
+export interface UploadService {
+  start(repo: RepositoryRef, algorithm?: DigestAlgorithm): Promise<UploadState>;
+  status(repo: RepositoryRef, id: string): Promise<UploadState>;
+  append(repo: RepositoryRef, id: string, chunk: Chunk, signal?: AbortSignal): Promise<UploadState>;
+  /** Appends the optional last chunk, verifies the digest and makes the blob visible in `repo`. */
+  complete(
+    repo: RepositoryRef,
+    id: string,
+    digest: Digest,
+    chunk: Chunk | null,
+    signal?: AbortSignal,
+  ): Promise<BlobInfo>;
+  cancel(repo: RepositoryRef, id: string): Promise<void>;
+  /** Deletes sessions idle since before `idleSince`; returns how many. */
+  purgeStale(idleSince: Date): Promise<number>;
+  /** At start, before serving: drops upload files that have no session (a crash mid-POST). */
+  removeOrphans(): Promise<number>;
+}
+
+interface HashState {
+  digester: Digester;
+  offset: number;
+}
+
+export function createUploadService(deps: {
+  meta: MetaStore;
+  storage: StorageDriver;
+  clock?: () => Date;
+}): UploadService {
+  const { meta, storage } = deps;
+  const clock = deps.clock ?? (() => new Date());
+  /** Running hashes of the sessions this process is receiving. */
+  const hashes = new Map<string, HashState>();
+  /** Sessions with a request in flight: one writer at a time. */
+  const busy = new Set<string>();
+
+  async function load(repo: RepositoryRef, rawId: string): Promise<UploadRow> {
+    const id = parseUploadId(rawId);
+    const row = id ? await meta.getUpload(id) : null;
+    // A session is bound to the repository it was started in: nobody can touch it through another.
+    if (!row || row.repository !== repo.name) throw uploadUnknown(rawId);
+    return row;
+  }
+
+  async function withLock<T>(row: UploadRow, work: () => Promise<T>): Promise<T> {
+    if (busy.has(row.id))
+      throw rangeInvalid(row.offset, 'another request is writing to this upload');
+    busy.add(row.id);
+    try {
+      return await work();
+    } finally {
+      busy.delete(row.id);
+    }
+  }
+
+  async function write(row: UploadRow, chunk: Chunk, signal?: AbortSignal): Promise<UploadRow> {
+    const { range } = chunk;
+    if (range && range.start !== row.offset) {
+      throw rangeInvalid(
+        row.offset,
+        `chunk starts at ${range.start}, but the upload has ${row.offset} bytes`,
+      );
+    }
+    let state = hashes.get(row.id);
+    if (state?.offset !== row.offset) {
+      state =
+        row.offset === 0
+          ? { digester: createDigester(row.algorithm as DigestAlgorithm), offset: 0 }
+          : undefined;
+    }
+    hashes.delete(row.id);
+    const body = range ? chunk.body.pipe(new ExactLength(range.end - range.start + 1)) : chunk.body;
+    if (range) chunk.body.once('error', (e) => body.destroy(e));
+    const digester = state?.digester;
+    const offset = await storage.append(uploadKey(row.id as UploadId), row.offset, body, {
+      ...(signal ? { signal } : {}),
+      ...(digester ? { onData: (b: Buffer) => digester.update(b) } : {}),
+    });
+    const updatedAt = clock().toISOString();
+    if (!(await meta.advanceUpload(row.id, row.offset, offset, updatedAt))) {
+      // Cancelled or expired while we wrote.
+      throw uploadUnknown(row.id);
+    }
+    if (digester) hashes.set(row.id, { digester, offset });
+    return { ...row, offset, updatedAt };
+  }
+
+  async function computeDigest(row: UploadRow, algorithm: DigestAlgorithm): Promise<Digest> {
+    const state = hashes.get(row.id);
+    if (state && state.offset === row.offset && state.digester.algorithm === algorithm)
+      return state.digester.digest();
+    const digester = createDigester(algorithm);
+    const stream = await storage.read(uploadKey(row.id as UploadId));
+    if (!stream) throw uploadUnknown(row.id);
+    for await (const chunk of stream) digester.update(chunk as Buffer);
+    return digester.digest();
+  }
+
+  async function discard(id: string): Promise<void> {
+    hashes.delete(id);
+    await meta.deleteUpload(id);
+    await storage.delete(uploadKey(id as UploadId));
+  }
+
+  return {
+    async start(repo, algorithm = 'sha256') {
+      await assertNamespace(meta, repo);
+      const id = randomUUID() as UploadId;
+      const at = clock().toISOString();
+      await storage.createAppendable(uploadKey(id));
+      await meta.createUpload({
+        id,
+        repository: repo.name,
+        algorithm,
+        offset: 0,
+        createdAt: at,
+        updatedAt: at,
+      });
+      hashes.set(id, { digester: createDigester(algorithm), offset: 0 });
+      return { id, offset: 0 };
+    },
+
+    async status(repo, id) {
+      const row = await load(repo, id);
+      return { id: row.id as UploadId, offset: row.offset };
+    },
+
+    async append(repo, id, chunk, signal) {
+      const row = await load(repo, id);
+      return withLock(row, async () => {
+        const next = await write(row, chunk, signal);
+        return { id: next.id as UploadId, offset: next.offset };
+      });
+    },
+
+    async complete(repo, id, digest, chunk, signal) {
+      let row = await load(repo, id);
+      return withLock(row, async () => {
+        if (chunk) row = await write(row, chunk, signal);
+        const actual = await computeDigest(row, digestAlgorithm(digest));
+        if (actual !== digest) {
+          // Nothing half-written stays behind: the session and its bytes go.
+          await discard(row.id);
+          throw digestInvalid('provided digest did not match uploaded content', {
+            digest,
+            actual,
+            size: row.offset,
+          });
+        }
+        await storage.move(uploadKey(row.id as UploadId), blobKey(digest));
+        hashes.delete(row.id);
+        const result = await meta.completeUpload(row.id, repo.namespace, {
+          repository: repo.name,
+          digest,
+          size: row.offset,
+        });
+        if (result === 'namespace-missing') throw namespaceMissing(repo.namespace);
+        return { digest, size: row.offset };
+      });
+    },
+
+    async cancel(repo, id) {
+      const row = await load(repo, id);
+      await discard(row.id);
+    },
+
+    async purgeStale(idleSince) {
+      let purged = 0;
+      for (;;) {
+        const stale = await meta.listStaleUploads(idleSince.toISOString(), 100);
+        const idle = stale.filter((u) => !busy.has(u.id));
+        for (const upload of idle) await discard(upload.id);
+        purged += idle.length;
+        if (stale.length < 100) return purged;
+      }
+    },
+
+    async removeOrphans() {
+      let removed = 0;
+      for await (const key of storage.list(UPLOADS_PREFIX)) {
+        const id = parseUploadId(key.slice(UPLOADS_PREFIX.length + 1));
+        if (id && (await meta.getUpload(id))) continue;
+        await storage.delete(key);
+        removed++;
+      }
+      return removed;
+    },
+  };
+}
+
+function rangeInvalid(offset: number, message: string): RegistryError {
+  return new RegistryError(
+    'RANGE_INVALID',
+    message,
+    { offset },
+    { Range: `0-${Math.max(offset - 1, 0)}` },
+  );
+}
+
+/** Fails the stream unless exactly `length` bytes pass: a chunk must match its Content-Range. */
+class ExactLength extends Transform {
+  private seen = 0;
+  constructor(private readonly length: number) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
+    this.seen += chunk.length;
+    if (this.seen > this.length) return callback(sizeInvalid(this.length));
+    callback(null, chunk);
+  }
+  override _flush(callback: TransformCallback): void {
+    callback(this.seen === this.length ? null : sizeInvalid(this.length));
+  }
+}
+
+function sizeInvalid(length: number): RegistryError {
+  return new RegistryError(
+    'SIZE_INVALID',
+    `chunk length does not match its Content-Range (${length} bytes)`,
+  );
+}

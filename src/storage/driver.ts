@@ -1,0 +1,71 @@
+/**
+ * @module storage/driver
+ * A StorageDriver is a byte store addressed by opaque keys (`blobs/sha256/ab/ab…`, `uploads/<id>`).
+ * It knows nothing about images, repositories or HTTP. Keys are built only by
+ * `registry/layout.ts`; every driver checks them with {@link assertKey} before any I/O.
+ *
+ * Contract shared by every implementation (filesystem now, S3 later):
+ * - A method that resolves has made its effect durable (fsync on the filesystem, a completed
+ *   request on S3). A 2xx answered by the registry rests on that.
+ * - A miss is `null`, never an exception; failures throw {@link StorageError}.
+ */
+import type { Readable } from 'node:stream';
+import type { ByteRange } from '../core/types.js';
+
+export interface ObjectStat {
+  size: number;
+}
+
+export interface AppendOptions {
+  signal?: AbortSignal;
+  /** Called with each chunk, in order, as it is written (the registry hashes here). */
+  onData?: (chunk: Buffer) => void;
+}
+
+export interface StorageDriver {
+  readonly name: string;
+  /**
+   * The smallest chunk (but the last) an append may bring; 0 when any size works.
+   * S3 multipart uploads need 5 MiB.
+   */
+  readonly minChunkLength: number;
+
+  stat(key: string): Promise<ObjectStat | null>;
+  /** Opens a stream of the object (or of `range`, inclusive); null when absent. The caller consumes or destroys it. */
+  read(
+    key: string,
+    options?: { range?: ByteRange; signal?: AbortSignal },
+  ): Promise<Readable | null>;
+  /** Atomically creates or replaces a small object. */
+  writeSmall(key: string, data: Uint8Array): Promise<void>;
+  /** Idempotent. */
+  delete(key: string): Promise<void>;
+  /**
+   * Moves an object into place atomically. When `to` already exists the source is dropped
+   * and the target kept: callers only move content-addressed data, so both hold the same bytes.
+   */
+  move(from: string, to: string): Promise<void>;
+  /** Keys under a prefix, in no particular order. */
+  list(prefix: string): AsyncIterable<string>;
+
+  /** Creates an empty appendable object (an upload). Fails if it exists. */
+  createAppendable(key: string): Promise<void>;
+  /**
+   * Writes `body` at `offset` (discarding anything stored beyond it, e.g. after a crash) and
+   * returns the new length once the bytes are durable. On failure the object is cut back to
+   * `offset` before the error is rethrown, so a retry can resume there.
+   */
+  append(key: string, offset: number, body: Readable, options?: AppendOptions): Promise<number>;
+}
+
+export class StorageError extends Error {
+  override readonly name = 'StorageError';
+}
+
+const KEY = /^[A-Za-z0-9_-][A-Za-z0-9._-]*(?:\/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$/;
+
+/** Rejects any key that is not a plain relative path of safe segments (no `..`, no absolute paths). */
+export function assertKey(key: string): void {
+  if (key.length > 1024 || !KEY.test(key))
+    throw new StorageError(`invalid storage key ${JSON.stringify(key)}`);
+}
