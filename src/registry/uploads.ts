@@ -9,7 +9,7 @@
  * bytes are fsync'ed and the offset advanced with a compare-and-set.
  */
 import { randomUUID } from 'node:crypto';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import type { Readable } from 'node:stream';
 import {
   createDigester,
   digestAlgorithm,
@@ -19,7 +19,7 @@ import {
 } from '../core/digest.js';
 import { RegistryError, digestInvalid, uploadUnknown } from '../core/errors.js';
 import type { MetaStore, UploadRow } from '../meta/store.js';
-import type { StorageDriver } from '../storage/driver.js';
+import { LengthMismatchError, type StorageDriver } from '../storage/driver.js';
 import type { BlobInfo } from './blobs.js';
 import { blobKey, parseUploadId, UPLOADS_PREFIX, uploadKey, type UploadId } from './layout.js';
 import { assertNamespace, namespaceMissing, type RepositoryRef } from './repository.js';
@@ -113,13 +113,24 @@ export function createUploadService(deps: {
           : undefined;
     }
     hashes.delete(row.id);
-    const body = range ? chunk.body.pipe(new ExactLength(range.end - range.start + 1)) : chunk.body;
-    if (range) chunk.body.once('error', (e) => body.destroy(e));
     const digester = state?.digester;
-    const offset = await storage.append(uploadKey(row.id as UploadId), row.offset, body, {
-      ...(signal ? { signal } : {}),
-      ...(digester ? { onData: (b: Buffer) => digester.update(b) } : {}),
-    });
+    let offset: number;
+    try {
+      offset = await storage.append(uploadKey(row.id as UploadId), row.offset, chunk.body, {
+        ...(signal ? { signal } : {}),
+        ...(digester ? { onData: (b: Buffer) => digester.update(b) } : {}),
+        ...(range ? { expectedLength: range.end - range.start + 1 } : {}),
+      });
+    } catch (e) {
+      if (e instanceof LengthMismatchError) {
+        throw new RegistryError(
+          'SIZE_INVALID',
+          `chunk length does not match its Content-Range (${e.expected} bytes)`,
+          { expected: e.expected, received: e.actual },
+        );
+      }
+      throw e;
+    }
     const updatedAt = clock().toISOString();
     if (!(await meta.advanceUpload(row.id, row.offset, offset, updatedAt))) {
       // Cancelled or expired while we wrote.
@@ -238,28 +249,5 @@ function rangeInvalid(offset: number, message: string): RegistryError {
     message,
     { offset },
     { Range: `0-${Math.max(offset - 1, 0)}` },
-  );
-}
-
-/** Fails the stream unless exactly `length` bytes pass: a chunk must match its Content-Range. */
-class ExactLength extends Transform {
-  private seen = 0;
-  constructor(private readonly length: number) {
-    super();
-  }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
-    this.seen += chunk.length;
-    if (this.seen > this.length) return callback(sizeInvalid(this.length));
-    callback(null, chunk);
-  }
-  override _flush(callback: TransformCallback): void {
-    callback(this.seen === this.length ? null : sizeInvalid(this.length));
-  }
-}
-
-function sizeInvalid(length: number): RegistryError {
-  return new RegistryError(
-    'SIZE_INVALID',
-    `chunk length does not match its Content-Range (${length} bytes)`,
   );
 }

@@ -20,6 +20,8 @@ export interface AppendOptions {
   signal?: AbortSignal;
   /** Called with each chunk, in order, as it is written (the registry hashes here). */
   onData?: (chunk: Buffer) => void;
+  /** When set, a body of any other length fails the append (and is cut back). */
+  expectedLength?: number;
 }
 
 export interface StorageDriver {
@@ -60,6 +62,16 @@ export interface StorageDriver {
 
 export class StorageError extends Error {
   override readonly name = 'StorageError';
+}
+
+/** The body of an append was longer or shorter than `expectedLength`. */
+export class LengthMismatchError extends StorageError {
+  constructor(
+    readonly expected: number,
+    readonly actual: number,
+  ) {
+    super(`body length ${actual} differs from the expected ${expected} bytes`);
+  }
 }
 
 const KEY = /^[A-Za-z0-9_-][A-Za-z0-9._-]*(?:\/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$/;

@@ -14,6 +14,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ByteRange } from '../../core/types.js';
 import {
   assertKey,
+  LengthMismatchError,
   StorageError,
   type AppendOptions,
   type ObjectStat,
@@ -169,7 +170,8 @@ class FsDriver implements StorageDriver {
       // Bytes past the recorded offset belong to a write that never completed (a crash or an
       // aborted request): drop them before writing.
       await handle.truncate(offset);
-      const sink = new PositionedWriter(handle.fd, offset, options.onData);
+      const limit = options.expectedLength === undefined ? undefined : offset + options.expectedLength;
+      const sink = new PositionedWriter(handle.fd, offset, options.onData, limit);
       await pipeline(body, sink, options.signal ? { signal: options.signal } : {});
       await handle.datasync();
       return sink.position;
@@ -201,12 +203,18 @@ class FsDriver implements StorageDriver {
  * of waiting on the disk.
  */
 class PositionedWriter extends Writable {
+  /** Where the next byte goes. */
+  position: number;
+
   constructor(
     private readonly fd: number,
-    public position: number,
+    private readonly start: number,
     private readonly onData: ((chunk: Buffer) => void) | undefined,
+    /** The exact position the body must end at, when its length is known in advance. */
+    private readonly endAt: number | undefined,
   ) {
     super({ highWaterMark: WRITE_BATCH });
+    this.position = start;
   }
 
   override _write(
@@ -224,20 +232,32 @@ class PositionedWriter extends Writable {
     );
   }
 
+  override _final(callback: (error?: Error | null) => void): void {
+    if (this.endAt !== undefined && this.position !== this.endAt) {
+      return callback(this.mismatch(this.position));
+    }
+    callback();
+  }
+
   private writeAll(buffers: Buffer[], callback: (error?: Error | null) => void): void {
     const total = buffers.reduce((n, b) => n + b.length, 0);
-    const start = this.position;
+    const at = this.position;
+    if (this.endAt !== undefined && at + total > this.endAt) return callback(this.mismatch(at + total));
     const onData = this.onData;
-    writev(this.fd, buffers, start, (err, written) => {
+    writev(this.fd, buffers, at, (err, written) => {
       if (err) return callback(err);
       if (written < total) {
-        // A short write on a regular file means the disk is full or similar; retry the rest once.
+        // A short write on a regular file means the disk is full (or similar): fail, never skip.
         return callback(new StorageError(`short write: ${written} of ${total} bytes`));
       }
-      this.position = start + total;
+      this.position = at + total;
       callback();
     });
     if (onData) for (const b of buffers) onData(b);
+  }
+
+  private mismatch(reached: number): LengthMismatchError {
+    return new LengthMismatchError((this.endAt ?? 0) - this.start, reached - this.start);
   }
 }
 
