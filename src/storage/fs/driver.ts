@@ -170,7 +170,8 @@ class FsDriver implements StorageDriver {
       // Bytes past the recorded offset belong to a write that never completed (a crash or an
       // aborted request): drop them before writing.
       await handle.truncate(offset);
-      const limit = options.expectedLength === undefined ? undefined : offset + options.expectedLength;
+      const limit =
+        options.expectedLength === undefined ? undefined : offset + options.expectedLength;
       const sink = new PositionedWriter(handle.fd, offset, options.onData, limit);
       await pipeline(body, sink, options.signal ? { signal: options.signal } : {});
       await handle.datasync();
@@ -242,7 +243,8 @@ class PositionedWriter extends Writable {
   private writeAll(buffers: Buffer[], callback: (error?: Error | null) => void): void {
     const total = buffers.reduce((n, b) => n + b.length, 0);
     const at = this.position;
-    if (this.endAt !== undefined && at + total > this.endAt) return callback(this.mismatch(at + total));
+    if (this.endAt !== undefined && at + total > this.endAt)
+      return callback(this.mismatch(at + total));
     const onData = this.onData;
     writev(this.fd, buffers, at, (err, written) => {
       if (err) return callback(err);
