@@ -95,11 +95,16 @@ export async function createApp(config: Config): Promise<BerthApp> {
   async function close(): Promise<void> {
     clearInterval(purge);
     const closed = listeners.map((l) => new Promise<void>((resolve) => l.close(() => resolve())));
+    // Keep-alive connections become idle as their last response ends: close them as they do.
+    const reaper = setInterval(() => {
+      for (const l of listeners) l.closeIdleConnections();
+    }, 50);
     for (const l of listeners) l.closeIdleConnections();
     const grace = new Promise<void>((resolve) =>
       setTimeout(resolve, config.http.shutdownGraceSeconds * 1000).unref(),
     );
     await Promise.race([Promise.all(closed), grace]);
+    clearInterval(reaper);
     // Whatever is still running is cut off: an interrupted upload keeps only its acknowledged bytes.
     for (const socket of sockets) socket.destroy();
     await Promise.all(closed);
