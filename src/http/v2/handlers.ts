@@ -5,6 +5,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import {
+  digestAlgorithm,
   digestOf,
   isDigestAlgorithm,
   parseDigest,
@@ -183,9 +184,7 @@ export async function startUpload(ctx: V2Context, repo: RepositoryRef): Promise<
 
   const digestParam = queryValue(request.query, 'digest');
   const digest = digestParam !== undefined ? parseDigest(digestParam) : undefined;
-  const algorithm = digest
-    ? (digest.slice(0, digest.indexOf(':')) as DigestAlgorithm)
-    : parseAlgorithm(request.query);
+  const algorithm = digest ? digestAlgorithm(digest) : parseAlgorithm(request.query);
   if (digest && (hasBody(request.headers) || EMPTY_DIGESTS.has(digest))) {
     // Single-POST monolithic upload.
     const upload = await registry.uploads.start(repo, algorithm);

@@ -23,25 +23,28 @@ export const v2Plugin: FastifyPluginAsync<V2Options> = async (app, options) => {
   // Leave every body in request.raw for the handlers to stream.
   app.addContentTypeParser('*', (_request, _payload, done) => done(null));
 
-  const handler = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    const url = request.url;
-    const q = url.indexOf('?');
-    const path = (q === -1 ? url : url.slice(0, q)).slice('/v2/'.length);
-    await dispatch(
-      { registry: options.registry, request, reply, maxManifestBytes: options.maxManifestBytes },
-      parseV2Path(path),
-    );
-  };
-  app.route({ method: [...METHODS], url: '/v2/*', handler, exposeHeadRoute: false });
+  const context = (request: FastifyRequest, reply: FastifyReply): h.V2Context => ({
+    registry: options.registry,
+    request,
+    reply,
+    maxManifestBytes: options.maxManifestBytes,
+  });
+  app.route({
+    method: [...METHODS],
+    url: '/v2/*',
+    exposeHeadRoute: false,
+    handler: (request, reply) => {
+      const url = request.url;
+      const q = url.indexOf('?');
+      const path = (q === -1 ? url : url.slice(0, q)).slice('/v2/'.length);
+      return dispatch(context(request, reply), parseV2Path(path));
+    },
+  });
   app.route({
     method: [...METHODS],
     url: '/v2',
-    handler: (request, reply) =>
-      dispatch(
-        { registry: options.registry, request, reply, maxManifestBytes: options.maxManifestBytes },
-        { kind: 'base' },
-      ),
     exposeHeadRoute: false,
+    handler: (request, reply) => dispatch(context(request, reply), { kind: 'base' }),
   });
 };
 
