@@ -9,7 +9,7 @@
  * bytes are fsync'ed and the offset advanced with a compare-and-set.
  */
 import { randomUUID } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import {
   createDigester,
   digestAlgorithm,
@@ -19,7 +19,7 @@ import {
 } from '../core/digest.js';
 import { RegistryError, digestInvalid, uploadUnknown } from '../core/errors.js';
 import type { MetaStore, UploadRow } from '../meta/store.js';
-import { LengthMismatchError, type StorageDriver } from '../storage/driver.js';
+import { LengthMismatchError, ObjectMissingError, type StorageDriver } from '../storage/driver.js';
 import type { BlobInfo } from './blobs.js';
 import { blobKey, parseUploadId, UPLOADS_PREFIX, uploadKey, type UploadId } from './layout.js';
 import { assertNamespace, namespaceMissing, type RepositoryRef } from './repository.js';
@@ -97,7 +97,17 @@ export function createUploadService(deps: {
     }
   }
 
-  async function write(row: UploadRow, chunk: Chunk, signal?: AbortSignal): Promise<UploadRow> {
+  /**
+   * Appends a chunk. With `record` the new offset is stored (compare-and-set) before the chunk is
+   * acknowledged; the final chunk of a PUT skips that, because the commit transaction that
+   * follows replaces the session row anyway.
+   */
+  async function write(
+    row: UploadRow,
+    chunk: Chunk,
+    record: boolean,
+    signal?: AbortSignal,
+  ): Promise<UploadRow> {
     const { range } = chunk;
     if (range && range.start !== row.offset) {
       throw rangeInvalid(
@@ -122,6 +132,11 @@ export function createUploadService(deps: {
         ...(range ? { expectedLength: range.end - range.start + 1 } : {}),
       });
     } catch (e) {
+      if (e instanceof ObjectMissingError) {
+        // The session's bytes are gone (a power cut before they were committed): it is unknown now.
+        await discard(row.id);
+        throw uploadUnknown(row.id);
+      }
       if (e instanceof LengthMismatchError) {
         throw new RegistryError(
           'SIZE_INVALID',
@@ -132,7 +147,7 @@ export function createUploadService(deps: {
       throw e;
     }
     const updatedAt = clock().toISOString();
-    if (!(await meta.advanceUpload(row.id, row.offset, offset, updatedAt))) {
+    if (record && !(await meta.advanceUpload(row.id, row.offset, offset, updatedAt))) {
       // Cancelled or expired while we wrote.
       throw uploadUnknown(row.id);
     }
@@ -162,7 +177,6 @@ export function createUploadService(deps: {
       await assertNamespace(meta, repo);
       const id = randomUUID() as UploadId;
       const at = clock().toISOString();
-      await storage.createAppendable(uploadKey(id));
       await meta.createUpload({
         id,
         repository: repo.name,
@@ -183,7 +197,7 @@ export function createUploadService(deps: {
     async append(repo, id, chunk, signal) {
       const row = await load(repo, id);
       return withLock(row, async () => {
-        const next = await write(row, chunk, signal);
+        const next = await write(row, chunk, true, signal);
         return { id: next.id as UploadId, offset: next.offset };
       });
     },
@@ -191,7 +205,9 @@ export function createUploadService(deps: {
     async complete(repo, id, digest, chunk, signal) {
       let row = await load(repo, id);
       return withLock(row, async () => {
-        if (chunk) row = await write(row, chunk, signal);
+        // An empty upload has no bytes on storage yet: an empty chunk creates them.
+        const last = chunk ?? (row.offset === 0 ? { body: Readable.from([]), range: null } : null);
+        if (last) row = await write(row, last, false, signal);
         const actual = await computeDigest(row, digestAlgorithm(digest));
         if (actual !== digest) {
           // Nothing half-written stays behind: the session and its bytes go.
@@ -202,7 +218,12 @@ export function createUploadService(deps: {
             size: row.offset,
           });
         }
-        await storage.move(uploadKey(row.id as UploadId), blobKey(digest));
+        try {
+          await storage.move(uploadKey(row.id as UploadId), blobKey(digest));
+        } catch (e) {
+          if (e instanceof ObjectMissingError) throw uploadUnknown(row.id);
+          throw e;
+        }
         hashes.delete(row.id);
         const result = await meta.completeUpload(row.id, repo.namespace, {
           repository: repo.name,

@@ -50,12 +50,12 @@ export interface StorageDriver {
   /** Keys under a prefix, in no particular order. */
   list(prefix: string): AsyncIterable<string>;
 
-  /** Creates an empty appendable object (an upload). Fails if it exists. */
-  createAppendable(key: string): Promise<void>;
   /**
-   * Writes `body` at `offset` (discarding anything stored beyond it, e.g. after a crash) and
-   * returns the new length once the bytes are durable. On failure the object is cut back to
-   * `offset` before the error is rethrown, so a retry can resume there.
+   * Writes `body` at `offset` of an appendable object (an upload), discarding anything stored
+   * beyond it (left by a crash), and returns the new length once the bytes are durable. An append
+   * at offset 0 creates the object; at a later offset a missing object is {@link ObjectMissingError}.
+   * On failure the object is cut back to `offset` before the error is rethrown, so a retry can
+   * resume there. The object's name becomes durable when it is moved into place.
    */
   append(key: string, offset: number, body: Readable, options?: AppendOptions): Promise<number>;
 }
@@ -63,6 +63,9 @@ export interface StorageDriver {
 export class StorageError extends Error {
   override readonly name = 'StorageError';
 }
+
+/** The object an operation needs is not there (e.g. an upload's bytes lost with a power cut). */
+export class ObjectMissingError extends StorageError {}
 
 /** The body of an append was longer or shorter than `expectedLength`. */
 export class LengthMismatchError extends StorageError {

@@ -5,7 +5,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { LengthMismatchError, StorageError, type StorageDriver } from '../../src/storage/driver.js';
+import {
+  LengthMismatchError,
+  ObjectMissingError,
+  StorageError,
+  type StorageDriver,
+} from '../../src/storage/driver.js';
 
 async function readAll(stream: Readable | null): Promise<Buffer> {
   if (!stream) throw new Error('expected a stream');
@@ -43,7 +48,6 @@ export function describeStorageDriver(name: string, factory: () => Promise<Stora
 
     it('appends at offsets, reports the new length, and hashes in order through onData', async () => {
       const driver = await factory();
-      await driver.createAppendable('uploads/u1');
       const a = randomBytes(3 * 1024 * 1024 + 17);
       const b = randomBytes(1000);
       const seen = createHash('sha256');
@@ -62,7 +66,6 @@ export function describeStorageDriver(name: string, factory: () => Promise<Stora
 
     it('an append drops bytes stored past its offset (left by a crash)', async () => {
       const driver = await factory();
-      await driver.createAppendable('uploads/u2');
       await driver.append('uploads/u2', 0, Readable.from([Buffer.from('keep-garbage')]));
       expect(await driver.append('uploads/u2', 4, Readable.from([Buffer.from('!')]))).toBe(5);
       expect((await readAll(await driver.read('uploads/u2'))).toString()).toBe('keep!');
@@ -70,7 +73,6 @@ export function describeStorageDriver(name: string, factory: () => Promise<Stora
 
     it('a failed append is cut back to where it started', async () => {
       const driver = await factory();
-      await driver.createAppendable('uploads/u3');
       await driver.append('uploads/u3', 0, Readable.from([Buffer.from('12345')]));
       const failing = new Readable({
         read() {
@@ -84,7 +86,6 @@ export function describeStorageDriver(name: string, factory: () => Promise<Stora
 
     it('expectedLength refuses a longer or shorter body and keeps nothing of it', async () => {
       const driver = await factory();
-      await driver.createAppendable('uploads/u4');
       await expect(
         driver.append('uploads/u4', 0, Readable.from([Buffer.from('abc')]), { expectedLength: 5 }),
       ).rejects.toBeInstanceOf(LengthMismatchError);
@@ -101,10 +102,20 @@ export function describeStorageDriver(name: string, factory: () => Promise<Stora
       ).toBe(5);
     });
 
-    it('createAppendable fails when the object exists', async () => {
+    it('an append at offset 0 creates the object; a later offset needs it to exist', async () => {
       const driver = await factory();
-      await driver.createAppendable('uploads/u5');
-      await expect(driver.createAppendable('uploads/u5')).rejects.toBeInstanceOf(StorageError);
+      await expect(
+        driver.append('uploads/u5', 3, Readable.from([Buffer.from('x')])),
+      ).rejects.toBeInstanceOf(ObjectMissingError);
+      expect(await driver.append('uploads/u5', 0, Readable.from([]))).toBe(0);
+      expect(await driver.stat('uploads/u5')).toEqual({ size: 0 });
+    });
+
+    it('moving an object that is not there is ObjectMissingError', async () => {
+      const driver = await factory();
+      await expect(driver.move('uploads/none', 'blobs/x/aa/none')).rejects.toBeInstanceOf(
+        ObjectMissingError,
+      );
     });
 
     it('move puts an object in place; moving onto existing content keeps the target', async () => {

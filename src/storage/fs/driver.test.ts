@@ -13,7 +13,6 @@ describeStorageDriver('filesystem', async () =>
 it('keeps upload files private to the server user (0600)', async () => {
   const root = await mkdtemp(path.join(tmpdir(), 'berth-fs-'));
   const driver = await createFsDriver({ root });
-  await driver.createAppendable('uploads/private');
   await driver.append('uploads/private', 0, Readable.from([Buffer.from('secret layer')]));
   expect((await stat(path.join(root, 'uploads', 'private'))).mode & 0o777).toBe(0o600);
 });

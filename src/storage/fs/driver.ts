@@ -15,6 +15,7 @@ import type { ByteRange } from '../../core/types.js';
 import {
   assertKey,
   LengthMismatchError,
+  ObjectMissingError,
   StorageError,
   type AppendOptions,
   type ObjectStat,
@@ -32,6 +33,7 @@ export interface FsDriverOptions {
 export async function createFsDriver({ root }: FsDriverOptions): Promise<StorageDriver> {
   const base = path.resolve(root);
   await fs.mkdir(path.join(base, 'tmp'), { recursive: true });
+  await fs.mkdir(path.join(base, 'uploads'), { recursive: true });
   return new FsDriver(base);
 }
 
@@ -110,17 +112,15 @@ class FsDriver implements StorageDriver {
   async move(from: string, to: string): Promise<void> {
     const source = this.pathOf(from);
     const target = this.pathOf(to);
-    if (await exists(target)) {
-      // Content-addressed: the same digest means the same bytes; keep the one already in place.
-      await this.delete(from);
-      return;
-    }
     try {
       await this.ensureDir(path.dirname(target));
+      // rename(2) replaces atomically; callers only move content-addressed data, so an existing
+      // target holds the same bytes and replacing it changes nothing.
       await fs.rename(source, target);
       await syncDir(path.dirname(target));
-      if (path.dirname(source) !== path.dirname(target)) await syncDir(path.dirname(source));
     } catch (e) {
+      if (isNotFound(e) && !(await exists(source)))
+        throw new ObjectMissingError(`${from} does not exist`);
       throw wrap(e, 'move', `${from} -> ${to}`);
     }
   }
@@ -141,18 +141,6 @@ class FsDriver implements StorageDriver {
     }
   }
 
-  async createAppendable(key: string): Promise<void> {
-    const file = this.pathOf(key);
-    await this.ensureDir(path.dirname(file));
-    try {
-      const handle = await fs.open(file, 'wx', 0o600);
-      await handle.close();
-      await syncDir(path.dirname(file));
-    } catch (e) {
-      throw wrap(e, 'create', key);
-    }
-  }
-
   async append(
     key: string,
     offset: number,
@@ -162,8 +150,13 @@ class FsDriver implements StorageDriver {
     const file = this.pathOf(key);
     let handle: fs.FileHandle;
     try {
-      handle = await fs.open(file, 'r+');
+      handle = await fs.open(
+        file,
+        offset === 0 ? constants.O_RDWR | constants.O_CREAT : 'r+',
+        0o600,
+      );
     } catch (e) {
+      if (isNotFound(e)) throw new ObjectMissingError(`${key} does not exist`);
       throw wrap(e, 'open', key);
     }
     try {
