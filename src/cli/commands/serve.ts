@@ -45,8 +45,10 @@ export function registerServeCommand(program: Command): void {
       );
       out.write(`berth: data in ${app.dataDir.path}${app.dataDir.created ? ' (new)' : ''}\n`);
       out.write(
-        'berth: plain HTTP: docker needs this registry in "insecure-registries" of /etc/docker/daemon.json,\n' +
-          `       e.g. {"insecure-registries": ["${exampleHost(bound[0])}"]}; podman/skopeo need --tls-verify=false\n`,
+        'berth: plain HTTP (no TLS). Clients other than on this machine need it allowed:\n' +
+          `       docker: "insecure-registries": ["${exampleHost(bound[0])}"] in /etc/docker/daemon.json ` +
+          '(not needed for 127.0.0.0/8)\n' +
+          '       podman/skopeo: --tls-verify=false\n',
       );
 
       let stopping = false;
