@@ -1,0 +1,81 @@
+/**
+ * Server footprint from /proc: resident memory and CPU time of one PID. Peak RSS is taken two ways
+ * and the larger wins: VmRSS sampled every 50 ms, and the kernel's own high-water mark VmHWM after
+ * resetting it (`5` into /proc/PID/clear_refs), which also catches spikes between samples.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+
+const CLOCK_TICKS = readClockTicks();
+
+function readClockTicks(): number {
+  try {
+    const value = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+    return Number.isFinite(value) && value > 0 ? value : 100;
+  } catch {
+    return 100;
+  }
+}
+
+function statusField(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
+  return m?.[1] ? Number(m[1]) * 1024 : 0;
+}
+
+export function rssBytes(pid: number): number {
+  return statusField(pid, 'VmRSS');
+}
+
+/** utime + stime of the process (all its threads), in seconds. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The command name (field 2) may contain spaces and parentheses: split after its last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields[0] is field 3 (state), so utime (14) and stime (15) are at 11 and 12.
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+function resetPeak(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface Usage {
+  peakRssBytes: number;
+  cpuSeconds: number;
+  wallSeconds: number;
+}
+
+/** Measures one PID while `work` runs. */
+export async function measure<T>(
+  pid: number,
+  work: () => Promise<T>,
+): Promise<{ result: T; usage: Usage }> {
+  const hwmReset = resetPeak(pid);
+  let peak = rssBytes(pid);
+  const sample = (): void => {
+    try {
+      peak = Math.max(peak, rssBytes(pid));
+    } catch {
+      // The process is gone; the work will fail and say why.
+    }
+  };
+  const timer = setInterval(sample, 50);
+  const cpu0 = cpuSeconds(pid);
+  const t0 = performance.now();
+  try {
+    const result = await work();
+    const wallSeconds = (performance.now() - t0) / 1000;
+    const cpu = cpuSeconds(pid) - cpu0;
+    sample();
+    if (hwmReset) peak = Math.max(peak, statusField(pid, 'VmHWM'));
+    return { result, usage: { peakRssBytes: peak, cpuSeconds: cpu, wallSeconds } };
+  } finally {
+    clearInterval(timer);
+  }
+}

@@ -1,0 +1,177 @@
+/**
+ * The two registries under test, each started as a child process on 127.0.0.1 with a fresh, empty
+ * data directory: Berth from `dist/` and the reference, CNCF Distribution from the Debian package
+ * `docker-registry`, with a generated config (filesystem storage, errors-only logging, deletes on).
+ * Start-to-ready is measured the same way for both: from spawn to the first 200 on `GET /v2/`.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { makeTempDir, removeTempDir, spawnTracked, stopChild } from './procs.js';
+import { sleep } from './stats.js';
+
+export type Role = 'candidate' | 'reference';
+
+export const ROLE_LABEL: Record<Role, string> = { candidate: 'Berth', reference: 'Distribution' };
+
+export const ROOT = path.resolve(import.meta.dirname, '../..');
+const BERTH_CLI = path.join(ROOT, 'dist/cli/main.js');
+const REFERENCE_BIN = '/usr/bin/docker-registry';
+const READY_TIMEOUT_MS = 30_000;
+
+export interface RunningRegistry {
+  role: Role;
+  url: string;
+  pid: number;
+  dataDir: string;
+  readyMs: number;
+  /** The last output of the process, for error messages. */
+  output(): string;
+  /** Stops the process by its PID and removes its data directory. */
+  stop(): Promise<void>;
+}
+
+/** Installs the reference with apt if missing; returns its version line. */
+export function ensureReference(): string {
+  if (!existsSync(REFERENCE_BIN)) {
+    process.stderr.write(
+      'bench: installing the reference registry (apt-get install docker-registry)\n',
+    );
+    // The package's systemd unit is never used (and there is no systemd to start it here).
+    const result = spawnSync('apt-get', ['install', '-y', 'docker-registry'], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
+    if (result.status !== 0 || !existsSync(REFERENCE_BIN)) {
+      throw new Error('could not install docker-registry; run `apt-get update` first?');
+    }
+  }
+  return execFileSync(REFERENCE_BIN, ['--version'], { encoding: 'utf8' }).trim();
+}
+
+export function berthBuilt(): boolean {
+  return existsSync(BERTH_CLI);
+}
+
+/** A port that was free a moment ago (the registries need it on their command line). */
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+function probe(url: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = http.get(`${url}/v2/`, { agent: false, timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', () => resolve(0));
+    req.on('timeout', () => req.destroy());
+  });
+}
+
+async function waitReady(child: ChildProcess, url: string, output: () => string): Promise<void> {
+  const deadline = performance.now() + READY_TIMEOUT_MS;
+  while (performance.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`the server exited before it was ready:\n${output()}`);
+    }
+    if ((await probe(url)) === 200) return;
+    await sleep(5);
+  }
+  throw new Error(`the server was not ready within ${READY_TIMEOUT_MS} ms:\n${output()}`);
+}
+
+async function launch(
+  role: Role,
+  dataDir: string,
+  port: number,
+  command: string,
+  args: string[],
+): Promise<RunningRegistry> {
+  const url = `http://127.0.0.1:${port}`;
+  let output = '';
+  const keep = (data: Buffer): void => {
+    output = (output + data.toString('utf8')).slice(-16_384);
+  };
+  const started = performance.now();
+  const child = spawnTracked(command, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: dataDir });
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  try {
+    await waitReady(child, url, () => output);
+  } catch (err) {
+    await stopChild(child, 2000);
+    await removeTempDir(dataDir);
+    throw err;
+  }
+  const readyMs = performance.now() - started;
+  return {
+    role,
+    url,
+    pid: child.pid ?? -1,
+    dataDir,
+    readyMs,
+    output: () => output,
+    async stop() {
+      await stopChild(child);
+      await removeTempDir(dataDir);
+    },
+  };
+}
+
+export async function startCandidate(): Promise<RunningRegistry> {
+  const dataDir = await makeTempDir('berth-bench-candidate-');
+  const port = await freePort();
+  return launch('candidate', dataDir, port, process.execPath, [
+    BERTH_CLI,
+    'serve',
+    '--listen',
+    `127.0.0.1:${port}`,
+    '--data',
+    dataDir,
+    '--log-level',
+    'error',
+  ]);
+}
+
+export async function startReference(): Promise<RunningRegistry> {
+  const dataDir = await makeTempDir('berth-bench-reference-');
+  const port = await freePort();
+  const config = path.join(dataDir, 'config.yml');
+  // Its best case as documented: errors-only logging and no access log; the in-memory blob
+  // descriptor cache of the Debian package's own config. No auth, like Berth here.
+  await writeFile(
+    config,
+    [
+      'version: 0.1',
+      'log:',
+      '  level: error',
+      '  accesslog:',
+      '    disabled: true',
+      'storage:',
+      '  filesystem:',
+      `    rootdirectory: ${path.join(dataDir, 'storage')}`,
+      '  delete:',
+      '    enabled: true',
+      '  cache:',
+      '    blobdescriptor: inmemory',
+      'http:',
+      `  addr: 127.0.0.1:${port}`,
+      '',
+    ].join('\n'),
+  );
+  return launch('reference', dataDir, port, REFERENCE_BIN, ['serve', config]);
+}
+
+export function startRegistry(role: Role): Promise<RunningRegistry> {
+  return role === 'candidate' ? startCandidate() : startReference();
+}
