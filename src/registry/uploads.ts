@@ -205,9 +205,10 @@ export function createUploadService(deps: {
     async complete(repo, id, digest, chunk, signal) {
       let row = await load(repo, id);
       return withLock(row, async () => {
-        // An empty upload has no bytes on storage yet: an empty chunk creates them.
-        const last = chunk ?? (row.offset === 0 ? { body: Readable.from([]), range: null } : null);
-        if (last) row = await write(row, last, false, signal);
+        // Without a final chunk an empty one is written all the same: it creates the bytes of an
+        // empty upload, and it cuts away anything past the acknowledged offset that a crash
+        // mid-chunk left in the file, so exactly the acknowledged bytes are committed.
+        row = await write(row, chunk ?? { body: Readable.from([]), range: null }, false, signal);
         const actual = await computeDigest(row, digestAlgorithm(digest));
         if (actual !== digest) {
           // Nothing half-written stays behind: the session and its bytes go.

@@ -33,7 +33,7 @@ it('SIGTERM waits for an in-flight upload, which completes and survives a restar
     method: 'PATCH',
     body,
     duplex: 'half',
-  } as RequestInit);
+  });
   await sleep(300);
   const exited = server.stop();
   const res = await patch;
