@@ -9,14 +9,45 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from './config/schema.js';
 import { parseListen } from './config/load.js';
 import { openDataDir, type DataDir } from './data-dir.js';
+import { createAuditLog } from './auth/audit.js';
+import { loadTokenSigner } from './auth/jwt.js';
+import { createAuthService, type AuthService } from './auth/service.js';
+import { createThrottle } from './auth/throttle.js';
 import { buildServer } from './http/server.js';
 import { createRegistry, type Registry } from './registry/index.js';
+
+async function createAuth(
+  config: Config,
+  dataDir: DataDir,
+  registry: Registry,
+  onAuditError: (err: unknown) => void,
+): Promise<AuthService> {
+  const meta = dataDir.meta;
+  return createAuthService({
+    meta,
+    signer: await loadTokenSigner(meta, config.auth.issuer),
+    throttle: createThrottle({
+      userFree: 5,
+      maxUserDelaySeconds: 300,
+      clientLimit: 50,
+      clientWindowSeconds: 300,
+    }),
+    audit: createAuditLog(meta, onAuditError),
+    options: {
+      service: config.auth.service,
+      credentialCacheSeconds: config.auth.credentialCacheSeconds,
+    },
+    namespaceOf: (repository) => registry.repository(repository).namespace,
+  });
+}
 
 export interface BerthApp {
   readonly config: Config;
   readonly registry: Registry;
   readonly server: FastifyInstance;
   readonly dataDir: DataDir;
+  /** Null when authentication is off. */
+  readonly auth: AuthService | null;
   /** Starts every listener; resolves to the bound addresses (`host:port`). */
   listen(): Promise<string[]>;
   /** Stops accepting, lets requests finish (up to the grace period), then closes the stores. */
@@ -25,9 +56,15 @@ export interface BerthApp {
 
 const PURGE_INTERVAL_MS = 10 * 60 * 1000;
 
-export async function createApp(config: Config): Promise<BerthApp> {
+export interface AppOptions {
+  /** Password for the `admin` user if this start creates it (BERTH_ADMIN_PASSWORD). */
+  adminPassword?: string | undefined;
+}
+
+export async function createApp(config: Config, options: AppOptions = {}): Promise<BerthApp> {
   const dataDir = await openDataDir(config.data, {
     defaultNamespace: config.registry.defaultNamespace,
+    adminPassword: options.adminPassword,
   });
   const registry = createRegistry({
     meta: dataDir.meta,
@@ -39,10 +76,19 @@ export async function createApp(config: Config): Promise<BerthApp> {
     onMissingContent: (digest) =>
       server.log.error({ digest }, 'metadata names a blob the storage does not have'),
   });
+  const auth = config.auth.enabled
+    ? await createAuth(config, dataDir, registry, (err) =>
+        server.log.error({ err }, 'audit write failed'),
+      )
+    : null;
   const server = await buildServer({
     registry,
     logger: config.log.level === 'silent' ? false : { level: config.log.level },
     maxManifestBytes: config.registry.maxManifestBytes,
+    auth,
+    meta: dataDir.meta,
+    tokenTtlSeconds: config.auth.tokenTtlSeconds,
+    externalUrl: config.externalUrl,
   });
   await server.ready();
   await registry.uploads.removeOrphans();
@@ -109,8 +155,9 @@ export async function createApp(config: Config): Promise<BerthApp> {
     for (const socket of sockets) socket.destroy();
     await Promise.all(closed);
     await server.close();
+    await auth?.audit.flush();
     await dataDir.meta.close();
   }
 
-  return { config, registry, server, dataDir, listen, close };
+  return { config, registry, server, dataDir, auth, listen, close };
 }

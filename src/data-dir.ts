@@ -12,6 +12,8 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { generatePassword, hashPassword, MIN_PASSWORD_LENGTH } from './auth/passwords.js';
+import { ConfigError } from './config/load.js';
 import { openSqliteMetaStore } from './meta/sqlite/open.js';
 import type { MetaStore } from './meta/store.js';
 import { createFsDriver } from './storage/fs/driver.js';
@@ -25,11 +27,16 @@ export interface DataDir {
   storage: StorageDriver;
   /** True when this call created the directory's layout (first start). */
   created: boolean;
+  /**
+   * The password of the `admin` user this call created, when it was generated (not given in
+   * BERTH_ADMIN_PASSWORD): the caller prints it once; it is stored only as a hash.
+   */
+  generatedAdminPassword?: string;
 }
 
 export async function openDataDir(
   dir: string,
-  options: { defaultNamespace: string },
+  options: { defaultNamespace: string; adminPassword?: string | undefined },
 ): Promise<DataDir> {
   const root = path.resolve(dir);
   await fs.mkdir(root, { recursive: true, mode: 0o700 });
@@ -56,5 +63,36 @@ export async function openDataDir(
       Buffer.from(JSON.stringify({ version: LAYOUT_VERSION }) + '\n'),
     );
   }
-  return { path: root, meta, storage, created };
+  const generatedAdminPassword = await ensureAdmin(meta, options.adminPassword);
+  return {
+    path: root,
+    meta,
+    storage,
+    created,
+    ...(generatedAdminPassword ? { generatedAdminPassword } : {}),
+  };
+}
+
+/**
+ * The first user: `admin` with the built-in admin role, created whenever a data directory has no
+ * users. Its password is BERTH_ADMIN_PASSWORD, else a generated one. There is no default password.
+ */
+async function ensureAdmin(
+  meta: MetaStore,
+  given: string | undefined,
+): Promise<string | undefined> {
+  if ((await meta.countUsers()) > 0) return undefined;
+  if (given !== undefined && given.length < MIN_PASSWORD_LENGTH) {
+    throw new ConfigError(
+      `BERTH_ADMIN_PASSWORD must be at least ${MIN_PASSWORD_LENGTH} characters`,
+    );
+  }
+  const password = given ?? generatePassword();
+  const result = await meta.createUser({
+    name: 'admin',
+    passwordHash: await hashPassword(password),
+    roles: [{ role: 'admin', namespace: '' }],
+  });
+  // 'exists': another process initialised the directory at the same moment; its admin stands.
+  return result === 'ok' && given === undefined ? password : undefined;
 }

@@ -12,7 +12,13 @@ export interface ConfigSources {
   file?: string | undefined;
   env?: NodeJS.ProcessEnv;
   /** Already-parsed flags, shaped like the config (only keys that were given). */
-  flags?: Partial<{ listen: string[]; data: string; logLevel: string }>;
+  flags?: Partial<{
+    listen: string[];
+    data: string;
+    logLevel: string;
+    externalUrl: string;
+    auth: boolean;
+  }>;
 }
 
 export class ConfigError extends Error {
@@ -29,11 +35,20 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   if (env['BERTH_DATA']) raw['data'] = env['BERTH_DATA'];
   if (env['BERTH_LOG_LEVEL'])
     raw['log'] = { ...asObject(raw['log']), level: env['BERTH_LOG_LEVEL'] };
+  if (env['BERTH_EXTERNAL_URL']) raw['externalUrl'] = env['BERTH_EXTERNAL_URL'].replace(/\/+$/, '');
+  if (env['BERTH_AUTH']) {
+    raw['auth'] = {
+      ...asObject(raw['auth']),
+      enabled: parseSwitch('BERTH_AUTH', env['BERTH_AUTH']),
+    };
+  }
 
   const { flags = {} } = sources;
   if (flags.listen && flags.listen.length > 0) raw['listen'] = flags.listen;
   if (flags.data) raw['data'] = flags.data;
   if (flags.logLevel) raw['log'] = { ...asObject(raw['log']), level: flags.logLevel };
+  if (flags.externalUrl) raw['externalUrl'] = flags.externalUrl.replace(/\/+$/, '');
+  if (flags.auth !== undefined) raw['auth'] = { ...asObject(raw['auth']), enabled: flags.auth };
 
   const withDefaults = Value.Default(ConfigSchema, raw);
   const errors = [...Value.Errors(ConfigSchema, withDefaults)];
@@ -75,6 +90,12 @@ function readYaml(file: string): Record<string, unknown> {
   if (typeof doc !== 'object' || Array.isArray(doc))
     throw new ConfigError(`config file ${file} must be a YAML mapping`);
   return doc as Record<string, unknown>;
+}
+
+function parseSwitch(name: string, value: string): boolean {
+  if (/^(1|true|on|yes)$/i.test(value)) return true;
+  if (/^(0|false|off|no)$/i.test(value)) return false;
+  throw new ConfigError(`${name} must be on or off, not "${value}"`);
 }
 
 function asObject(value: unknown): Record<string, unknown> {

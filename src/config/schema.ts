@@ -11,6 +11,26 @@ export const ConfigSchema = Type.Object(
     listen: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, default: [':5000'] }),
     /** Data directory: SQLite metadata and filesystem blobs. */
     data: Type.String({ minLength: 1, default: './data' }),
+    /**
+     * The URL clients use to reach this registry (scheme, host, port), when it differs from what
+     * they send in Host: e.g. behind a TLS-terminating proxy. Used for the token realm.
+     */
+    externalUrl: Type.Optional(Type.String({ pattern: '^https?://[^/]+$' })),
+    auth: Type.Object(
+      {
+        /** Off only for trusted networks and tests: every request then acts as an administrator. */
+        enabled: Type.Boolean({ default: true }),
+        /** The `service` of the token realm, the audience of its tokens. */
+        service: Type.String({ minLength: 1, default: 'berth' }),
+        /** The `iss` of issued tokens. */
+        issuer: Type.String({ minLength: 1, default: 'berth' }),
+        /** Lifetime of registry tokens; clients treat anything under 60 s as 60 s. */
+        tokenTtlSeconds: Type.Integer({ minimum: 60, maximum: 86400, default: 300 }),
+        /** How long a verified password stays cached (a push must not pay argon2 per request). */
+        credentialCacheSeconds: Type.Integer({ minimum: 0, maximum: 3600, default: 60 }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     log: Type.Object(
       {
         level: Type.Union(

@@ -6,6 +6,8 @@
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { LoggerOptions } from 'pino';
 import { RegistryError } from '../core/errors.js';
+import type { AuthService } from '../auth/service.js';
+import type { IdentityMeta } from '../meta/identity.js';
 import type { Registry } from '../registry/index.js';
 import { errorBody, handleError } from './errors.js';
 import { v2Plugin } from './v2/index.js';
@@ -14,6 +16,11 @@ export interface ServerOptions {
   registry: Registry;
   logger: LoggerOptions | false;
   maxManifestBytes: number;
+  /** Null when authentication is off. */
+  auth: AuthService | null;
+  meta: IdentityMeta;
+  tokenTtlSeconds: number;
+  externalUrl: string | undefined;
 }
 
 export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
@@ -67,6 +74,10 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   await app.register(v2Plugin, {
     registry: options.registry,
     maxManifestBytes: options.maxManifestBytes,
+    auth: options.auth,
+    meta: options.meta,
+    tokenTtlSeconds: options.tokenTtlSeconds,
+    externalUrl: options.externalUrl,
   });
   app.get('/healthz', (_request, reply) => reply.send({ status: 'ok' }));
   return app;

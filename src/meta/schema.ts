@@ -74,6 +74,81 @@ export interface UploadsTable {
   offset: Int;
   created_at: string;
   updated_at: string;
+  /** The principal that started the session; only it may continue it. */
+  owner: ColumnType<string, string | undefined, string>;
+}
+
+export interface UsersTable {
+  name: string;
+  password_hash: string;
+  disabled: Int;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface RolesTable {
+  name: string;
+  description: ColumnType<string, string | undefined, string>;
+  builtin: ColumnType<number | string, number | undefined, number>;
+  created_at: string;
+}
+
+export interface RolePrivilegesTable {
+  role: string;
+  /** A namespace glob: `*`, `team`, `team-*`. */
+  pattern: string;
+  /** Comma-separated actions: pull, push, delete, admin. */
+  actions: string;
+}
+
+export interface RoleBindingsTable {
+  user: string;
+  role: string;
+  /** '' for everywhere, else the one namespace the role applies in. */
+  namespace: ColumnType<string, string | undefined, string>;
+  created_at: string;
+}
+
+export interface AccessTokensTable {
+  id: string;
+  user: string;
+  name: string;
+  secret_hash: string;
+  /** JSON array of {pattern, actions}. */
+  privileges: string;
+  expires_at: string | null;
+  created_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface RefreshTokensTable {
+  id: string;
+  user: string;
+  service: string;
+  client_id: string;
+  secret_hash: string;
+  created_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface SigningKeysTable {
+  kid: string;
+  algorithm: string;
+  private_jwk: string;
+  created_at: string;
+}
+
+export interface AuditEventsTable {
+  id: Generated<number>;
+  at: string;
+  actor: string;
+  action: string;
+  target: string;
+  outcome: string;
+  client: string;
+  detail: string | null;
 }
 
 export interface SchemaTables {
@@ -85,6 +160,14 @@ export interface SchemaTables {
   manifest_references: ManifestReferencesTable;
   tags: TagsTable;
   uploads: UploadsTable;
+  users: UsersTable;
+  roles: RolesTable;
+  role_privileges: RolePrivilegesTable;
+  role_bindings: RoleBindingsTable;
+  access_tokens: AccessTokensTable;
+  refresh_tokens: RefreshTokensTable;
+  signing_keys: SigningKeysTable;
+  audit_events: AuditEventsTable;
 }
 
 export type { Generated };

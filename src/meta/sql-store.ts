@@ -7,7 +7,9 @@
  */
 import type { Kysely, Transaction } from 'kysely';
 import type { Page, PageRequest } from '../core/types.js';
+import type { IdentityMeta } from './identity.js';
 import type { SchemaTables } from './schema.js';
+import { createSqlIdentityMeta } from './sql-identity.js';
 import type {
   ManifestReference,
   ManifestRow,
@@ -25,10 +27,11 @@ type Tx = Transaction<SchemaTables>;
 const now = (): string => new Date().toISOString();
 
 export function createSqlMetaStore(db: Db): MetaStore {
-  return new SqlMetaStore(db);
+  // One object: the registry part (this class) and the identity part (sql-identity.ts).
+  return Object.assign(new SqlMetaStore(db), createSqlIdentityMeta(db));
 }
 
-class SqlMetaStore implements MetaStore {
+class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta> {
   constructor(private readonly db: Db) {}
 
   async close(): Promise<void> {
@@ -143,6 +146,17 @@ class SqlMetaStore implements MetaStore {
       .where('digest', '=', digest)
       .executeTakeFirst();
     return row ? { size: Number(row.size) } : null;
+  }
+
+  async findBlobRepositories(digest: string, limit: number): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('repository_blobs')
+      .select('repository')
+      .where('digest', '=', digest)
+      .orderBy('repository')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => r.repository);
   }
 
   async linkBlob(
@@ -319,6 +333,7 @@ class SqlMetaStore implements MetaStore {
       .values({
         id: u.id,
         repository: u.repository,
+        owner: u.owner,
         algorithm: u.algorithm,
         offset: u.offset,
         created_at: u.createdAt,
@@ -337,6 +352,7 @@ class SqlMetaStore implements MetaStore {
       ? {
           id: row.id,
           repository: row.repository,
+          owner: row.owner,
           algorithm: row.algorithm,
           offset: Number(row.offset),
           createdAt: row.created_at,
@@ -382,6 +398,7 @@ class SqlMetaStore implements MetaStore {
     return rows.map((row) => ({
       id: row.id,
       repository: row.repository,
+      owner: row.owner,
       algorithm: row.algorithm,
       offset: Number(row.offset),
       createdAt: row.created_at,

@@ -6,6 +6,7 @@
  * (`sql-store.ts`), with SQLite now and PostgreSQL later.
  */
 import type { Page, PageRequest } from '../core/types.js';
+import type { IdentityMeta } from './identity.js';
 
 export interface NamespaceRow {
   name: string;
@@ -58,6 +59,8 @@ export type ManifestWriteResult =
 export interface UploadRow {
   id: string;
   repository: string;
+  /** The principal that started it ('' when authentication is off). */
+  owner: string;
   algorithm: string;
   offset: number;
   createdAt: string;
@@ -84,6 +87,8 @@ export interface BlobMeta {
   getLinkedBlob(repository: string, digest: string): Promise<{ size: number } | null>;
   /** The blob if any repository holds it. */
   getBlob(digest: string): Promise<{ size: number } | null>;
+  /** Repositories the blob is linked into (at most `limit`). */
+  findBlobRepositories(digest: string, limit: number): Promise<string[]>;
   /** Records the blob and links it into the repository; 'namespace-missing' if the namespace was deleted. */
   linkBlob(
     repository: string,
@@ -119,6 +124,7 @@ export interface UploadMeta {
   listStaleUploads(updatedBefore: string, limit: number): Promise<UploadRow[]>;
 }
 
-export interface MetaStore extends NamespaceMeta, RepoMeta, BlobMeta, ManifestMeta, UploadMeta {
+export interface MetaStore
+  extends NamespaceMeta, RepoMeta, BlobMeta, ManifestMeta, UploadMeta, IdentityMeta {
   close(): Promise<void>;
 }

@@ -5,6 +5,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { Digest } from '../core/digest.js';
+import { namespaceOf, type RepoName } from '../core/names.js';
 import { blobUnknown } from '../core/errors.js';
 import type { ByteRange } from '../core/types.js';
 import type { MetaStore } from '../meta/store.js';
@@ -31,7 +32,12 @@ export interface BlobService {
    * Links a blob into `repo` without copying it: from `from` when given, else from wherever it is
    * stored. Null when it cannot be mounted (the caller starts an upload instead).
    */
-  mount(repo: RepositoryRef, digest: Digest, from: RepositoryRef | null): Promise<BlobInfo | null>;
+  mount(
+    repo: RepositoryRef,
+    digest: Digest,
+    from: RepositoryRef | null,
+    canRead: (source: RepositoryRef) => Promise<boolean>,
+  ): Promise<BlobInfo | null>;
   /** Unlinks the blob from the repository; its bytes go when nothing else uses them (GC). */
   delete(repo: RepositoryRef, digest: Digest): Promise<void>;
 }
@@ -47,6 +53,24 @@ export function createBlobService(deps: {
     const linked = await meta.getLinkedBlob(repo.name, digest);
     if (!linked) throw blobUnknown(digest);
     return { digest, size: linked.size };
+  }
+
+  /** A blob linked in some repository the caller may read (a mount without `from`). */
+  async function readableAnywhere(
+    digest: Digest,
+    canRead: (source: RepositoryRef) => Promise<boolean>,
+  ): Promise<{ size: number } | null> {
+    const blob = await meta.getBlob(digest);
+    if (!blob) return null;
+    for (const name of await meta.findBlobRepositories(digest, 100)) {
+      const ref = {
+        requested: name as RepoName,
+        name: name as RepoName,
+        namespace: namespaceOf(name as RepoName),
+      };
+      if (await canRead(ref)) return blob;
+    }
+    return null;
   }
 
   return {
@@ -65,10 +89,10 @@ export function createBlobService(deps: {
       return { info, body };
     },
 
-    async mount(repo, digest, from) {
+    async mount(repo, digest, from, canRead) {
       const source = from
         ? await meta.getLinkedBlob(from.name, digest)
-        : await meta.getBlob(digest);
+        : await readableAnywhere(digest, canRead);
       if (!source) return null;
       if (!(await storage.stat(blobKey(digest)))) return null;
       const result = await meta.linkBlob(repo.name, repo.namespace, { digest, size: source.size });

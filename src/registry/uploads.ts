@@ -43,18 +43,26 @@ export interface Chunk {
 }
 
 export interface UploadService {
-  start(repo: RepositoryRef, algorithm?: DigestAlgorithm): Promise<UploadState>;
-  status(repo: RepositoryRef, id: string): Promise<UploadState>;
-  append(repo: RepositoryRef, id: string, chunk: Chunk, signal?: AbortSignal): Promise<UploadState>;
+  /** `owner` is the principal starting the session: only it may continue, finish or cancel it. */
+  start(repo: RepositoryRef, owner: string, algorithm?: DigestAlgorithm): Promise<UploadState>;
+  status(repo: RepositoryRef, id: string, owner: string): Promise<UploadState>;
+  append(
+    repo: RepositoryRef,
+    id: string,
+    owner: string,
+    chunk: Chunk,
+    signal?: AbortSignal,
+  ): Promise<UploadState>;
   /** Appends the optional last chunk, verifies the digest and makes the blob visible in `repo`. */
   complete(
     repo: RepositoryRef,
     id: string,
+    owner: string,
     digest: Digest,
     chunk: Chunk | null,
     signal?: AbortSignal,
   ): Promise<BlobInfo>;
-  cancel(repo: RepositoryRef, id: string): Promise<void>;
+  cancel(repo: RepositoryRef, id: string, owner: string): Promise<void>;
   /** Deletes sessions idle since before `idleSince`; returns how many. */
   purgeStale(idleSince: Date): Promise<number>;
   /** At start, before serving: drops upload files that have no session (a crash mid-POST). */
@@ -78,11 +86,12 @@ export function createUploadService(deps: {
   /** Sessions with a request in flight: one writer at a time. */
   const busy = new Set<string>();
 
-  async function load(repo: RepositoryRef, rawId: string): Promise<UploadRow> {
+  async function load(repo: RepositoryRef, rawId: string, owner: string): Promise<UploadRow> {
     const id = parseUploadId(rawId);
     const row = id ? await meta.getUpload(id) : null;
-    // A session is bound to the repository it was started in: nobody can touch it through another.
-    if (!row || row.repository !== repo.name) throw uploadUnknown(rawId);
+    // A session is bound to the repository and the principal that started it: to anyone else
+    // (a stolen upload URL, another repository) it does not exist.
+    if (!row || row.repository !== repo.name || row.owner !== owner) throw uploadUnknown(rawId);
     return row;
   }
 
@@ -173,13 +182,14 @@ export function createUploadService(deps: {
   }
 
   return {
-    async start(repo, algorithm = 'sha256') {
+    async start(repo, owner, algorithm = 'sha256') {
       await assertNamespace(meta, repo);
       const id = randomUUID() as UploadId;
       const at = clock().toISOString();
       await meta.createUpload({
         id,
         repository: repo.name,
+        owner,
         algorithm,
         offset: 0,
         createdAt: at,
@@ -189,21 +199,21 @@ export function createUploadService(deps: {
       return { id, offset: 0 };
     },
 
-    async status(repo, id) {
-      const row = await load(repo, id);
+    async status(repo, id, owner) {
+      const row = await load(repo, id, owner);
       return { id: row.id as UploadId, offset: row.offset };
     },
 
-    async append(repo, id, chunk, signal) {
-      const row = await load(repo, id);
+    async append(repo, id, owner, chunk, signal) {
+      const row = await load(repo, id, owner);
       return withLock(row, async () => {
         const next = await write(row, chunk, true, signal);
         return { id: next.id as UploadId, offset: next.offset };
       });
     },
 
-    async complete(repo, id, digest, chunk, signal) {
-      let row = await load(repo, id);
+    async complete(repo, id, owner, digest, chunk, signal) {
+      let row = await load(repo, id, owner);
       return withLock(row, async () => {
         // Without a final chunk an empty one is written all the same: it creates the bytes of an
         // empty upload, and it cuts away anything past the acknowledged offset that a crash
@@ -236,8 +246,8 @@ export function createUploadService(deps: {
       });
     },
 
-    async cancel(repo, id) {
-      const row = await load(repo, id);
+    async cancel(repo, id, owner) {
+      const row = await load(repo, id, owner);
       await discard(row.id);
     },
 

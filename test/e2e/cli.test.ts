@@ -41,7 +41,7 @@ describe('berth serve', () => {
 
   it('takes BERTH_LISTEN and BERTH_DATA from the environment', async () => {
     const dataDir = await makeTempDir();
-    const child = execFile(process.execPath, [CLI, 'serve', '--log-level', 'warn'], {
+    const child = execFile(process.execPath, [CLI, 'serve', '--log-level', 'warn', '--no-auth'], {
       env: { ...process.env, BERTH_LISTEN: '127.0.0.1:0', BERTH_DATA: dataDir },
     });
     const url = await new Promise<string>((resolve, reject) => {

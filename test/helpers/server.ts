@@ -12,6 +12,9 @@ import { createApp, type BerthApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 
+/** The admin password of every test server (auth suites sign in with it). */
+export const ADMIN_PASSWORD = 'test-admin-password';
+
 export interface TestServer {
   /** `http://127.0.0.1:PORT` */
   url: string;
@@ -27,7 +30,15 @@ export async function makeTempDir(prefix = 'berth-test-'): Promise<string> {
 }
 
 export async function startServer(
-  options: { configure?: (config: Config) => void; dataDir?: string } = {},
+  options: {
+    configure?: (config: Config) => void;
+    dataDir?: string;
+    /**
+     * Authentication is off unless asked for: most suites test distribution behaviour; the auth
+     * suites turn it on and sign in as `admin` with {@link ADMIN_PASSWORD}.
+     */
+    auth?: boolean;
+  } = {},
 ): Promise<TestServer> {
   const dataDir = options.dataDir ?? (await makeTempDir());
   const config = loadConfig({
@@ -38,8 +49,9 @@ export async function startServer(
       logLevel: process.env['BERTH_TEST_LOG'] ?? 'silent',
     },
   });
+  config.auth.enabled = options.auth ?? false;
   options.configure?.(config);
-  const app = await createApp(config);
+  const app = await createApp(config, { adminPassword: ADMIN_PASSWORD });
   const [bound] = await app.listen();
   if (!bound) throw new Error('server did not bind');
   return {
@@ -73,7 +85,14 @@ export interface ServerProcess {
 
 /** Runs `node dist/cli/main.js serve` on 127.0.0.1 with an ephemeral port and waits until it is ready. */
 export async function startServerProcess(
-  options: { dataDir?: string; args?: string[]; env?: NodeJS.ProcessEnv; nodeArgs?: string[] } = {},
+  options: {
+    dataDir?: string;
+    args?: string[];
+    env?: NodeJS.ProcessEnv;
+    nodeArgs?: string[];
+    /** Off unless asked for (see startServer). */
+    auth?: boolean;
+  } = {},
 ): Promise<ServerProcess> {
   const dataDir = options.dataDir ?? (await makeTempDir());
   const child = spawn(
@@ -88,9 +107,13 @@ export async function startServerProcess(
       dataDir,
       '--log-level',
       'warn',
+      ...(options.auth === true ? [] : ['--no-auth']),
       ...(options.args ?? []),
     ],
-    { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] as const },
+    {
+      env: { ...process.env, BERTH_ADMIN_PASSWORD: ADMIN_PASSWORD, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'] as const,
+    },
   );
   let output = '';
   child.stderr.on('data', (d: Buffer) => (output += d.toString()));

@@ -3,47 +3,20 @@
  * `berth namespace create|list|delete|set`: works on a data directory directly.
  */
 import type { Command } from 'commander';
-import { loadConfig } from '../../config/load.js';
-import { openDataDir } from '../../data-dir.js';
-import { createRegistry, type Registry } from '../../registry/index.js';
-
-interface DataFlags {
-  data?: string;
-  config?: string;
-}
+import type { Registry } from '../../registry/index.js';
+import { dataOptions, withDataDir, type DataFlags } from '../data.js';
 
 async function withRegistry<T>(
   flags: DataFlags,
   work: (registry: Registry) => Promise<T>,
 ): Promise<T> {
-  const config = loadConfig({ file: flags.config, flags: flags.data ? { data: flags.data } : {} });
-  const dataDir = await openDataDir(config.data, {
-    defaultNamespace: config.registry.defaultNamespace,
-  });
-  try {
-    const registry = createRegistry({
-      meta: dataDir.meta,
-      storage: dataDir.storage,
-      options: {
-        defaultNamespace: config.registry.defaultNamespace,
-        verifyManifestReferences: config.registry.verifyManifestReferences,
-      },
-    });
-    return await work(registry);
-  } finally {
-    await dataDir.meta.close();
-  }
+  return withDataDir(flags, ({ registry }) => work(registry));
 }
 
 export function registerNamespaceCommands(program: Command): void {
   const ns = program
     .command('namespace')
     .description('manage namespaces (the first segment of an image name)');
-  const dataOptions = (c: Command): Command =>
-    c
-      .option('--data <dir>', 'data directory (env BERTH_DATA, default ./data)')
-      .option('--config <file>', 'YAML configuration file');
-
   dataOptions(
     ns
       .command('create <name>')

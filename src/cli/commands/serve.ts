@@ -11,6 +11,8 @@ interface ServeFlags {
   data?: string;
   config?: string;
   logLevel?: string;
+  externalUrl?: string;
+  auth: boolean;
 }
 
 export function registerServeCommand(program: Command): void {
@@ -26,6 +28,14 @@ export function registerServeCommand(program: Command): void {
     .option('--data <dir>', 'data directory (env BERTH_DATA, default ./data)')
     .option('--config <file>', 'YAML configuration file (env BERTH_CONFIG)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (env BERTH_LOG_LEVEL)')
+    .option(
+      '--external-url <url>',
+      'the URL clients reach this registry at, e.g. https://registry.example.com (env BERTH_EXTERNAL_URL)',
+    )
+    .option(
+      '--no-auth',
+      'turn authentication off: everyone may do everything (trusted networks and tests only; env BERTH_AUTH=off)',
+    )
     .action(async (flags: ServeFlags) => {
       const config = loadConfig({
         file: flags.config,
@@ -33,10 +43,12 @@ export function registerServeCommand(program: Command): void {
           ...(flags.listen && flags.listen.length > 0 ? { listen: flags.listen } : {}),
           ...(flags.data ? { data: flags.data } : {}),
           ...(flags.logLevel ? { logLevel: flags.logLevel } : {}),
+          ...(flags.externalUrl ? { externalUrl: flags.externalUrl } : {}),
+          ...(flags.auth ? {} : { auth: false }),
         },
       });
       const started = performance.now();
-      const app = await createApp(config);
+      const app = await createApp(config, { adminPassword: process.env['BERTH_ADMIN_PASSWORD'] });
       const bound = await app.listen();
       const ms = Math.round(performance.now() - started);
       const out = process.stdout;
@@ -44,6 +56,12 @@ export function registerServeCommand(program: Command): void {
         `berth: serving the registry on ${bound.map((b) => `http://${b}`).join(', ')} (ready in ${ms} ms)\n`,
       );
       out.write(`berth: data in ${app.dataDir.path}${app.dataDir.created ? ' (new)' : ''}\n`);
+      printAdminPassword(app.dataDir.generatedAdminPassword, bound[0]);
+      if (!config.auth.enabled) {
+        out.write(
+          'berth: WARNING: authentication is OFF: anyone who can reach this port may push and delete\n',
+        );
+      }
       out.write(
         'berth: plain HTTP (no TLS). Clients other than on this machine need it allowed:\n' +
           `       docker: "insecure-registries": ["${exampleHost(bound[0])}"] in /etc/docker/daemon.json ` +
@@ -67,6 +85,17 @@ export function registerServeCommand(program: Command): void {
       process.on('SIGTERM', () => stop('SIGTERM'));
       process.on('SIGINT', () => stop('SIGINT'));
     });
+}
+
+/** The generated first password is shown exactly once, with the command to use it. */
+export function printAdminPassword(password: string | undefined, host: string | undefined): void {
+  if (password === undefined) return;
+  process.stdout.write(
+    'berth: created user "admin" with password:\n\n' +
+      `    ${password}\n\n` +
+      `       log in with: docker login ${host ?? 'HOST:5000'} -u admin   (this password is not shown again;\n` +
+      '       change it with: berth user passwd admin)\n',
+  );
 }
 
 function collect(value: string, previous: string[]): string[] {

@@ -28,13 +28,16 @@ import {
   queryValues,
 } from './headers.js';
 import { readBounded } from './body.js';
+import { isAllowed, mayPullByPolicy, type AccessContext } from './access.js';
 
-export interface V2Context {
+export interface V2Context extends AccessContext {
   registry: Registry;
   request: FastifyRequest;
   reply: FastifyReply;
   /** Manifest bodies above this are refused with 413. */
   maxManifestBytes: number;
+  /** Who upload sessions started by this request belong to ('' without authentication). */
+  owner: string;
 }
 
 /** Tags lists are not paginated unless asked (`n`); this only bounds one response. */
@@ -177,7 +180,13 @@ export async function startUpload(ctx: V2Context, repo: RepositoryRef): Promise<
     const digest = parseDigest(mount);
     const fromName = queryValue(request.query, 'from');
     const from = fromName !== undefined ? registry.repository(fromName) : null;
-    const mounted = await registry.blobs.mount(repo, digest, from);
+    // Mounting reads the source: without pull on it, the client simply uploads.
+    const mounted =
+      from === null || (await isAllowed(ctx, from, ['pull']))
+        ? await registry.blobs.mount(repo, digest, from, (source) =>
+            isAllowed(ctx, source, ['pull']),
+          )
+        : null;
     if (mounted) return blobCreated(ctx, repo, mounted.digest);
     // Not mountable: the spec says to answer with a fresh upload session instead.
   }
@@ -187,12 +196,12 @@ export async function startUpload(ctx: V2Context, repo: RepositoryRef): Promise<
   const algorithm = digest ? digestAlgorithm(digest) : parseAlgorithm(request.query);
   if (digest && (hasBody(request.headers) || EMPTY_DIGESTS.has(digest))) {
     // Single-POST monolithic upload.
-    const upload = await registry.uploads.start(repo, algorithm);
+    const upload = await registry.uploads.start(repo, ctx.owner, algorithm);
     const chunk = hasBody(request.headers) ? { body: request.raw, range: null } : null;
-    const blob = await registry.uploads.complete(repo, upload.id, digest, chunk);
+    const blob = await registry.uploads.complete(repo, upload.id, ctx.owner, digest, chunk);
     return blobCreated(ctx, repo, blob.digest);
   }
-  const upload = await registry.uploads.start(repo, algorithm);
+  const upload = await registry.uploads.start(repo, ctx.owner, algorithm);
   reply.code(202);
   return uploadAccepted(ctx, repo, upload);
 }
@@ -200,7 +209,10 @@ export async function startUpload(ctx: V2Context, repo: RepositoryRef): Promise<
 export async function patchUpload(ctx: V2Context, repo: RepositoryRef, id: string): Promise<void> {
   const { request, reply } = ctx;
   const range = parseContentRange(request.headers);
-  const state = await ctx.registry.uploads.append(repo, id, { body: request.raw, range });
+  const state = await ctx.registry.uploads.append(repo, id, ctx.owner, {
+    body: request.raw,
+    range,
+  });
   reply.code(202);
   return uploadAccepted(ctx, repo, state);
 }
@@ -216,18 +228,18 @@ export async function putUpload(ctx: V2Context, repo: RepositoryRef, id: string)
   const digest = parseDigest(digestParam);
   const range = parseContentRange(request.headers);
   const chunk = hasBody(request.headers) || range ? { body: request.raw, range } : null;
-  const blob = await ctx.registry.uploads.complete(repo, id, digest, chunk);
+  const blob = await ctx.registry.uploads.complete(repo, id, ctx.owner, digest, chunk);
   return blobCreated(ctx, repo, blob.digest);
 }
 
 export async function getUpload(ctx: V2Context, repo: RepositoryRef, id: string): Promise<void> {
-  const state = await ctx.registry.uploads.status(repo, id);
+  const state = await ctx.registry.uploads.status(repo, id, ctx.owner);
   ctx.reply.code(204);
   return uploadAccepted(ctx, repo, state);
 }
 
 export async function cancelUpload(ctx: V2Context, repo: RepositoryRef, id: string): Promise<void> {
-  await ctx.registry.uploads.cancel(repo, id);
+  await ctx.registry.uploads.cancel(repo, id, ctx.owner);
   ctx.reply.code(204);
   return sendEmpty(ctx.reply);
 }
@@ -268,6 +280,11 @@ export async function listCatalog(ctx: V2Context): Promise<void> {
     limit,
     ...(last !== undefined ? { after: last } : {}),
   });
+  // Only what the caller may pull; a page may come out short, and its Link still leads on.
+  const visible: string[] = [];
+  for (const name of page.items) {
+    if (await mayPullByPolicy(ctx, ctx.registry.repository(name))) visible.push(name);
+  }
   const lastItem = page.items.at(-1);
   if (page.more && lastItem !== undefined) {
     reply.header(
@@ -275,7 +292,7 @@ export async function listCatalog(ctx: V2Context): Promise<void> {
       `</v2/_catalog?n=${limit}&last=${encodeURIComponent(lastItem)}>; rel="next"`,
     );
   }
-  return sendJson(reply, 200, { repositories: page.items });
+  return sendJson(reply, 200, { repositories: visible });
 }
 
 export async function listReferrers(

@@ -1,21 +1,39 @@
 /**
  * @module http/v2
- * The `/v2` plugin: the distribution API. Bodies are never parsed here: the content-type parsers
- * of this scope hand the raw request stream to the handlers, which stream blobs to storage and
- * read manifests with a hard cap.
+ * The `/v2` plugin: the distribution API and its token realm. Bodies are never parsed here: the
+ * content-type parsers of this scope hand the raw request stream to the handlers, which stream
+ * blobs to storage and read manifests with a hard cap. Every request is authenticated first, and
+ * every route states the access it needs before its handler runs.
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { RegistryError } from '../../core/errors.js';
+import type { AuthService, Authentication } from '../../auth/service.js';
+import { ANONYMOUS } from '../../auth/types.js';
+import type { IdentityMeta } from '../../meta/identity.js';
 import type { Registry } from '../../registry/index.js';
+import {
+  requireAccess,
+  requireAuthenticated,
+  requireCatalog,
+  unauthorizedChallenge,
+} from './access.js';
 import * as h from './handlers.js';
 import { parseV2Path, type V2Route } from './route.js';
+import { tokenGet, tokenPost } from './token.js';
 
 export interface V2Options {
   registry: Registry;
   maxManifestBytes: number;
+  /** Null when authentication is off. */
+  auth: AuthService | null;
+  meta: IdentityMeta;
+  tokenTtlSeconds: number;
+  /** Configured external URL (`https://host:port`), else derived from each request. */
+  externalUrl: string | undefined;
 }
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+const NO_AUTH: Authentication = { principal: ANONYMOUS, via: 'anonymous' };
 
 // eslint-disable-next-line @typescript-eslint/require-await -- Fastify plugins are async by contract
 export const v2Plugin: FastifyPluginAsync<V2Options> = async (app, options) => {
@@ -23,12 +41,57 @@ export const v2Plugin: FastifyPluginAsync<V2Options> = async (app, options) => {
   // Leave every body in request.raw for the handlers to stream.
   app.addContentTypeParser('*', (_request, _payload, done) => done(null));
 
-  const context = (request: FastifyRequest, reply: FastifyReply): h.V2Context => ({
-    registry: options.registry,
-    request,
-    reply,
-    maxManifestBytes: options.maxManifestBytes,
-  });
+  const handle = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    route: V2Route,
+  ): Promise<void> => {
+    const externalBase = options.externalUrl ?? `${request.protocol}://${request.host}`;
+    const { auth } = options;
+    if (route.kind === 'token') {
+      if (!auth)
+        throw new RegistryError('UNSUPPORTED', 'authentication is off: there is no token realm');
+      const tokenCtx = {
+        auth,
+        meta: options.meta,
+        registry: options.registry,
+        tokenTtlSeconds: options.tokenTtlSeconds,
+        request,
+        reply,
+        client: request.ip,
+      };
+      if (request.method === 'GET') return tokenGet(tokenCtx);
+      if (request.method === 'POST') return tokenPost(tokenCtx);
+      throw new RegistryError(
+        'UNSUPPORTED',
+        `${request.method} is not supported on the token endpoint`,
+      );
+    }
+    let authn = NO_AUTH;
+    if (auth) {
+      try {
+        authn = await auth.authenticate(request.headers.authorization, request.ip);
+      } catch (e) {
+        if (e instanceof RegistryError && e.code === 'UNAUTHORIZED') {
+          const error = e.detail?.['error'] === 'invalid_token' ? 'invalid_token' : undefined;
+          throw unauthorizedChallenge({ auth, externalBase }, e.message, undefined, error);
+        }
+        throw e;
+      }
+    }
+    const ctx: h.V2Context = {
+      registry: options.registry,
+      request,
+      reply,
+      maxManifestBytes: options.maxManifestBytes,
+      auth,
+      authn,
+      externalBase,
+      owner: authn.principal.name,
+    };
+    return dispatch(ctx, route);
+  };
+
   app.route({
     method: [...METHODS],
     url: '/v2/*',
@@ -36,15 +99,18 @@ export const v2Plugin: FastifyPluginAsync<V2Options> = async (app, options) => {
     handler: (request, reply) => {
       const url = request.url;
       const q = url.indexOf('?');
-      const path = (q === -1 ? url : url.slice(0, q)).slice('/v2/'.length);
-      return dispatch(context(request, reply), parseV2Path(path));
+      return handle(
+        request,
+        reply,
+        parseV2Path((q === -1 ? url : url.slice(0, q)).slice('/v2/'.length)),
+      );
     },
   });
   app.route({
     method: [...METHODS],
     url: '/v2',
     exposeHeadRoute: false,
-    handler: (request, reply) => dispatch(context(request, reply), { kind: 'base' }),
+    handler: (request, reply) => handle(request, reply, { kind: 'base' }),
   });
 };
 
@@ -53,41 +119,71 @@ async function dispatch(ctx: h.V2Context, route: V2Route): Promise<void> {
   switch (route.kind) {
     case 'base':
       if (method !== 'GET' && method !== 'HEAD') break;
+      requireAuthenticated(ctx);
       ctx.reply.code(200).header('content-type', 'application/json');
       return ctx.reply.send(method === 'HEAD' ? undefined : '{}') as unknown as Promise<void>;
     case 'catalog':
-      if (method === 'GET') return h.listCatalog(ctx);
-      break;
-    case 'tags':
-      if (method === 'GET') return h.listTags(ctx, ctx.registry.repository(route.name));
-      break;
+      if (method !== 'GET') break;
+      requireCatalog(ctx);
+      return h.listCatalog(ctx);
+    case 'tags': {
+      if (method !== 'GET') break;
+      const repo = ctx.registry.repository(route.name);
+      await requireAccess(ctx, repo, ['pull']);
+      return h.listTags(ctx, repo);
+    }
     case 'manifest': {
       const repo = ctx.registry.repository(route.name);
-      if (method === 'GET' || method === 'HEAD') return h.getManifest(ctx, repo, route.reference);
-      if (method === 'PUT') return h.putManifest(ctx, repo, route.reference);
-      if (method === 'DELETE') return h.deleteManifest(ctx, repo, route.reference);
+      if (method === 'GET' || method === 'HEAD') {
+        await requireAccess(ctx, repo, ['pull']);
+        return h.getManifest(ctx, repo, route.reference);
+      }
+      if (method === 'PUT') {
+        await requireAccess(ctx, repo, ['push']);
+        return h.putManifest(ctx, repo, route.reference);
+      }
+      if (method === 'DELETE') {
+        await requireAccess(ctx, repo, ['delete']);
+        return h.deleteManifest(ctx, repo, route.reference);
+      }
       break;
     }
     case 'blob': {
       const repo = ctx.registry.repository(route.name);
-      if (method === 'GET' || method === 'HEAD') return h.getBlob(ctx, repo, route.digest);
-      if (method === 'DELETE') return h.deleteBlob(ctx, repo, route.digest);
+      if (method === 'GET' || method === 'HEAD') {
+        await requireAccess(ctx, repo, ['pull']);
+        return h.getBlob(ctx, repo, route.digest);
+      }
+      if (method === 'DELETE') {
+        await requireAccess(ctx, repo, ['delete']);
+        return h.deleteBlob(ctx, repo, route.digest);
+      }
       break;
     }
-    case 'uploads':
-      if (method === 'POST') return h.startUpload(ctx, ctx.registry.repository(route.name));
-      break;
-    case 'upload': {
+    case 'uploads': {
+      if (method !== 'POST') break;
       const repo = ctx.registry.repository(route.name);
+      await requireAccess(ctx, repo, ['push']);
+      return h.startUpload(ctx, repo);
+    }
+    case 'upload': {
+      // Authorized when the session started and bound to its principal: the next requests of a
+      // push only need to come from the same principal, even if its token no longer names the scope.
+      const repo = ctx.registry.repository(route.name);
+      requireAuthenticated(ctx);
       if (method === 'PATCH') return h.patchUpload(ctx, repo, route.id);
       if (method === 'PUT') return h.putUpload(ctx, repo, route.id);
       if (method === 'GET') return h.getUpload(ctx, repo, route.id);
       if (method === 'DELETE') return h.cancelUpload(ctx, repo, route.id);
       break;
     }
-    case 'referrers':
-      if (method === 'GET')
-        return h.listReferrers(ctx, ctx.registry.repository(route.name), route.digest);
+    case 'referrers': {
+      if (method !== 'GET') break;
+      const repo = ctx.registry.repository(route.name);
+      await requireAccess(ctx, repo, ['pull']);
+      return h.listReferrers(ctx, repo, route.digest);
+    }
+    case 'token':
       break;
     case 'unknown':
       throw new RegistryError('NAME_INVALID', 'no such endpoint in the distribution API', {

@@ -9,6 +9,7 @@
 export type V2Route =
   | { kind: 'base' }
   | { kind: 'catalog' }
+  | { kind: 'token' }
   | { kind: 'tags'; name: string }
   | { kind: 'manifest'; name: string; reference: string }
   | { kind: 'uploads'; name: string }
@@ -39,6 +40,7 @@ const PATTERNS: readonly [RegExp, (m: RegExpExecArray) => V2Route][] = [
 export function parseV2Path(path: string): V2Route {
   if (path === '') return { kind: 'base' };
   if (path === '_catalog') return { kind: 'catalog' };
+  if (path === 'token') return { kind: 'token' };
   for (const [pattern, build] of PATTERNS) {
     const m = pattern.exec(path);
     if (m) return build(m);

@@ -5,7 +5,9 @@
  */
 import type { Migration } from 'kysely';
 import { initial } from './0001-initial.js';
+import { identity } from './0002-identity.js';
 
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001-initial': initial,
+  '0002-identity': identity,
 };

@@ -1,0 +1,242 @@
+/**
+ * @module auth/service
+ * Authentication (who is asking) and authorization (what they may do), shared by the registry
+ * API, the token realm and the admin API. Credentials arrive as:
+ * - `Basic` with a user's password, or with an access token as the password;
+ * - `Bearer` with a registry JWT issued by our token realm.
+ * Verified passwords are cached briefly (a push must not pay argon2 per request); failures are
+ * throttled per user and per client address.
+ */
+import { createHash } from 'node:crypto';
+import { RegistryError } from '../core/errors.js';
+import type { IdentityMeta, Privilege } from '../meta/identity.js';
+import type { NamespaceMeta } from '../meta/store.js';
+import type { AuditLog } from './audit.js';
+import type { AccessEntry, TokenSigner } from './jwt.js';
+import { verifyPassword } from './passwords.js';
+import { allowedIn, isGlobalAdmin } from './policy.js';
+import { secretId, secretMatches } from './secrets.js';
+import type { Throttle } from './throttle.js';
+import { ANONYMOUS, type Action, type Principal, type Scope } from './types.js';
+
+/** What a request proved about itself. */
+export interface Authentication {
+  principal: Principal;
+  via: 'anonymous' | 'basic' | 'bearer';
+  /** The access a bearer token carries (absent for basic and anonymous). */
+  access?: AccessEntry[];
+}
+
+export interface AuthOptions {
+  /** The `service` (JWT audience) this registry answers to. */
+  service: string;
+  /** How long verified passwords stay cached. */
+  credentialCacheSeconds: number;
+}
+
+export interface AuthService {
+  readonly options: AuthOptions;
+  readonly signer: TokenSigner;
+  readonly audit: AuditLog;
+  /** Parses an Authorization header; throws UNAUTHORIZED for bad credentials, TOOMANYREQUESTS when throttled. */
+  authenticate(authorization: string | undefined, client: string): Promise<Authentication>;
+  /** Verifies a user's password (no access tokens): the token realm's and the UI's login. */
+  login(user: string, password: string, client: string): Promise<Principal>;
+  /** The actions a principal may take in a namespace, by policy (its roles; public pulls). */
+  allowedActions(principal: Principal, namespace: string): Promise<Set<Action>>;
+  /** Whether the principal administers the whole registry. */
+  isAdmin(principal: Principal): Promise<boolean>;
+  /** Forget cached credentials (after a password change, disable or delete). */
+  forget(user?: string): void;
+}
+
+export function createAuthService(deps: {
+  meta: IdentityMeta & Pick<NamespaceMeta, 'getNamespace'>;
+  signer: TokenSigner;
+  throttle: Throttle;
+  audit: AuditLog;
+  options: AuthOptions;
+  /** Maps a requested repository name to its namespace (`nginx` → `library`). */
+  namespaceOf: (repository: string) => string;
+}): AuthService {
+  const { meta, signer, throttle, audit, options } = deps;
+  /** sha256(user \0 password) → user and expiry. Only successes are cached. */
+  const verified = new Map<string, { user: string; until: number }>();
+
+  function cacheKey(user: string, password: string): string {
+    return createHash('sha256').update(user).update('\0').update(password).digest('base64');
+  }
+
+  async function checkPassword(user: string, password: string, client: string): Promise<boolean> {
+    const key = cacheKey(user, password);
+    const hit = verified.get(key);
+    if (hit && hit.until > Date.now()) return true;
+    const wait = throttle.retryAfter(user, client);
+    if (wait > 0) {
+      throw new RegistryError(
+        'TOOMANYREQUESTS',
+        'too many failed logins; try again later',
+        undefined,
+        {
+          'Retry-After': String(wait),
+        },
+      );
+    }
+    const row = await meta.getUser(user);
+    const ok =
+      (await verifyPassword(row?.passwordHash ?? null, password)) && row !== null && !row.disabled;
+    if (!ok) {
+      throttle.failed(user, client);
+      audit.record({ actor: user, action: 'login', target: '', outcome: 'failure', client });
+      return false;
+    }
+    throttle.succeeded(user);
+    if (verified.size > 10_000) verified.clear();
+    verified.set(key, { user, until: Date.now() + options.credentialCacheSeconds * 1000 });
+    audit.record({ actor: user, action: 'login', target: '', outcome: 'success', client });
+    return true;
+  }
+
+  async function accessTokenPrincipal(password: string, client: string): Promise<Principal | null> {
+    const id = secretId('pat', password);
+    if (id === null) return null;
+    const row = await meta.getAccessToken(id);
+    const live =
+      row !== null &&
+      row.revokedAt === null &&
+      (row.expiresAt === null || Date.parse(row.expiresAt) > Date.now()) &&
+      secretMatches(password, row.secretHash);
+    if (!live) {
+      audit.record({
+        actor: row?.user ?? '',
+        action: 'login',
+        target: `token:${id}`,
+        outcome: 'failure',
+        client,
+      });
+      throw unauthorized('access token is invalid, expired or revoked');
+    }
+    const user = await meta.getUser(row.user);
+    if (!user || user.disabled) throw unauthorized('the access token belongs to a disabled user');
+    void meta.touchAccessToken(row.id, new Date().toISOString()).catch(() => undefined);
+    return {
+      kind: 'access-token',
+      name: row.user,
+      tokenId: row.id,
+      tokenPrivileges: row.privileges,
+    };
+  }
+
+  async function privilegesOf(principal: Principal): Promise<Privilege[]> {
+    if (principal.kind === 'anonymous') return [];
+    const user = await meta.getUser(principal.name);
+    if (!user || user.disabled) return [];
+    return meta.privilegesOf(principal.name);
+  }
+
+  return {
+    options,
+    signer,
+    audit,
+
+    async authenticate(authorization, client) {
+      if (!authorization) return { principal: ANONYMOUS, via: 'anonymous' };
+      const space = authorization.indexOf(' ');
+      const scheme = authorization.slice(0, space).toLowerCase();
+      const value = authorization.slice(space + 1).trim();
+      if (scheme === 'bearer') {
+        const token = await signer.verify(value, options.service);
+        if (!token) throw unauthorized('token is invalid or expired', 'invalid_token');
+        const principal: Principal =
+          token.subject === '' ? ANONYMOUS : { kind: 'user', name: token.subject };
+        return { principal, via: 'bearer', access: token.access };
+      }
+      if (scheme === 'basic') {
+        const decoded = Buffer.from(value, 'base64').toString('utf8');
+        const colon = decoded.indexOf(':');
+        if (colon < 0) throw unauthorized('malformed basic credentials');
+        const user = decoded.slice(0, colon);
+        const password = decoded.slice(colon + 1);
+        const viaToken = await accessTokenPrincipal(password, client);
+        if (viaToken) return { principal: viaToken, via: 'basic' };
+        if (!(await checkPassword(user, password, client)))
+          throw unauthorized('invalid username or password');
+        return { principal: { kind: 'user', name: user }, via: 'basic' };
+      }
+      throw unauthorized(`unsupported authorization scheme`);
+    },
+
+    async login(user, password, client) {
+      if (!(await checkPassword(user, password, client)))
+        throw unauthorized('invalid username or password');
+      return { kind: 'user', name: user };
+    },
+
+    async allowedActions(principal, namespace) {
+      if (principal.kind === 'anonymous') {
+        const ns = await meta.getNamespace(namespace);
+        return new Set(ns?.public ? ['pull'] : []);
+      }
+      const allowed = allowedIn(
+        await privilegesOf(principal),
+        principal.tokenPrivileges,
+        namespace,
+      );
+      if (!allowed.has('pull')) {
+        const ns = await meta.getNamespace(namespace);
+        if (ns?.public) allowed.add('pull');
+      }
+      return allowed;
+    },
+
+    async isAdmin(principal) {
+      if (principal.kind === 'anonymous') return false;
+      const privileges = await privilegesOf(principal);
+      if (!isGlobalAdmin(privileges)) return false;
+      return principal.tokenPrivileges === undefined || isGlobalAdmin(principal.tokenPrivileges);
+    },
+
+    forget(user) {
+      if (user === undefined) verified.clear();
+      else for (const [k, v] of verified) if (v.user === user) verified.delete(k);
+    },
+  };
+}
+
+/** The intersection of requested scopes and what the principal may do (never an error). */
+export async function grantScopes(
+  auth: AuthService,
+  principal: Principal,
+  requested: readonly Scope[],
+  namespaceOf: (name: string) => string,
+): Promise<AccessEntry[]> {
+  const granted: AccessEntry[] = [];
+  for (const scope of requested) {
+    if (scope.type === 'registry') {
+      if (scope.name === 'catalog' && principal.kind !== 'anonymous')
+        granted.push({ type: 'registry', name: 'catalog', actions: ['*'] });
+      continue;
+    }
+    let namespace: string;
+    try {
+      namespace = namespaceOf(scope.name);
+    } catch {
+      continue; // not a valid repository name: grant nothing for it
+    }
+    const allowed = await auth.allowedActions(principal, namespace);
+    const actions = scope.actions.flatMap((a) =>
+      a === '*' ? [...allowed].filter((x) => x !== 'admin') : allowed.has(a as Action) ? [a] : [],
+    );
+    granted.push({ type: 'repository', name: scope.name, actions: [...new Set(actions)] });
+  }
+  return granted;
+}
+
+export function unauthorized(message: string, error?: 'invalid_token'): RegistryError {
+  return new RegistryError(
+    'UNAUTHORIZED',
+    message,
+    undefined,
+    error ? { 'x-berth-auth-error': error } : undefined,
+  );
+}

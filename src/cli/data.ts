@@ -1,0 +1,59 @@
+/**
+ * @module cli/data
+ * Opening a data directory for a CLI command: the same configuration `serve` uses (`--data`,
+ * `--config`, BERTH_*), the registry services over it, and the first admin password printed once
+ * (to stderr, so JSON output stays clean) when this command is what initialised the directory.
+ */
+import type { Command } from 'commander';
+import { loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { openDataDir, type DataDir } from '../data-dir.js';
+import { createRegistry, type Registry } from '../registry/index.js';
+
+export interface DataFlags {
+  data?: string;
+  config?: string;
+}
+
+export interface DataContext {
+  config: Config;
+  dataDir: DataDir;
+  registry: Registry;
+}
+
+/** Adds `--data` and `--config` to a command. */
+export function dataOptions(command: Command): Command {
+  return command
+    .option('--data <dir>', 'data directory (env BERTH_DATA, default ./data)')
+    .option('--config <file>', 'YAML configuration file (env BERTH_CONFIG)');
+}
+
+export async function withDataDir<T>(
+  flags: DataFlags,
+  work: (ctx: DataContext) => Promise<T>,
+): Promise<T> {
+  const config = loadConfig({ file: flags.config, flags: flags.data ? { data: flags.data } : {} });
+  const dataDir = await openDataDir(config.data, {
+    defaultNamespace: config.registry.defaultNamespace,
+    adminPassword: process.env['BERTH_ADMIN_PASSWORD'],
+  });
+  if (dataDir.generatedAdminPassword !== undefined) {
+    process.stderr.write(
+      `berth: initialised ${dataDir.path}; created user "admin" with password:\n\n    ${dataDir.generatedAdminPassword}\n\n` +
+        '       (not shown again; change it with: berth user passwd admin)\n',
+    );
+  }
+  try {
+    const registry = createRegistry({
+      meta: dataDir.meta,
+      storage: dataDir.storage,
+      options: {
+        defaultNamespace: config.registry.defaultNamespace,
+        verifyManifestReferences: config.registry.verifyManifestReferences,
+      },
+    });
+    return await work({ config, dataDir, registry });
+  } finally {
+    await dataDir.meta.close();
+  }
+}
