@@ -9,7 +9,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from './config/schema.js';
 import { parseListen } from './config/load.js';
 import { openDataDir, type DataDir } from './data-dir.js';
-import { createAuditLog } from './auth/audit.js';
+import { createAuditLog, type AuditLog } from './auth/audit.js';
+import { createIdentityService, type IdentityService } from './auth/identity.js';
 import { loadTokenSigner } from './auth/jwt.js';
 import { createAuthService, type AuthService } from './auth/service.js';
 import { createThrottle } from './auth/throttle.js';
@@ -20,7 +21,7 @@ async function createAuth(
   config: Config,
   dataDir: DataDir,
   registry: Registry,
-  onAuditError: (err: unknown) => void,
+  audit: AuditLog,
 ): Promise<AuthService> {
   const meta = dataDir.meta;
   return createAuthService({
@@ -32,7 +33,7 @@ async function createAuth(
       clientLimit: 50,
       clientWindowSeconds: 300,
     }),
-    audit: createAuditLog(meta, onAuditError),
+    audit,
     options: {
       service: config.auth.service,
       credentialCacheSeconds: config.auth.credentialCacheSeconds,
@@ -48,6 +49,7 @@ export interface BerthApp {
   readonly dataDir: DataDir;
   /** Null when authentication is off. */
   readonly auth: AuthService | null;
+  readonly identity: IdentityService;
   /** Starts every listener; resolves to the bound addresses (`host:port`). */
   listen(): Promise<string[]>;
   /** Stops accepting, lets requests finish (up to the grace period), then closes the stores. */
@@ -76,16 +78,22 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     onMissingContent: (digest) =>
       server.log.error({ digest }, 'metadata names a blob the storage does not have'),
   });
-  const auth = config.auth.enabled
-    ? await createAuth(config, dataDir, registry, (err) =>
-        server.log.error({ err }, 'audit write failed'),
-      )
-    : null;
+  const audit = createAuditLog(dataDir.meta, (err) =>
+    server.log.error({ err }, 'audit write failed'),
+  );
+  const auth = config.auth.enabled ? await createAuth(config, dataDir, registry, audit) : null;
+  const identity = createIdentityService({
+    meta: dataDir.meta,
+    audit,
+    onCredentialsChanged: (user) => auth?.forget(user),
+  });
   const server = await buildServer({
     registry,
     logger: config.log.level === 'silent' ? false : { level: config.log.level },
     maxManifestBytes: config.registry.maxManifestBytes,
     auth,
+    identity,
+    audit,
     meta: dataDir.meta,
     tokenTtlSeconds: config.auth.tokenTtlSeconds,
     externalUrl: config.externalUrl,
@@ -155,9 +163,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     for (const socket of sockets) socket.destroy();
     await Promise.all(closed);
     await server.close();
-    await auth?.audit.flush();
+    await audit.flush();
     await dataDir.meta.close();
   }
 
-  return { config, registry, server, dataDir, auth, listen, close };
+  return { config, registry, server, dataDir, auth, identity, listen, close };
 }

@@ -4,7 +4,10 @@
  * `--config`, BERTH_*), the registry services over it, and the first admin password printed once
  * (to stderr, so JSON output stays clean) when this command is what initialised the directory.
  */
+import { userInfo } from 'node:os';
 import type { Command } from 'commander';
+import { createAuditLog } from '../auth/audit.js';
+import { createIdentityService, type Actor, type IdentityService } from '../auth/identity.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { openDataDir, type DataDir } from '../data-dir.js';
@@ -19,6 +22,9 @@ export interface DataContext {
   config: Config;
   dataDir: DataDir;
   registry: Registry;
+  identity: IdentityService;
+  /** The audit actor of changes made from this command line. */
+  actor: Actor;
 }
 
 /** Adds `--data` and `--config` to a command. */
@@ -52,7 +58,21 @@ export async function withDataDir<T>(
         verifyManifestReferences: config.registry.verifyManifestReferences,
       },
     });
-    return await work({ config, dataDir, registry });
+    const audit = createAuditLog(dataDir.meta, (err) => {
+      process.stderr.write(`berth: audit write failed: ${String(err)}\n`);
+    });
+    const identity = createIdentityService({ meta: dataDir.meta, audit });
+    try {
+      return await work({
+        config,
+        dataDir,
+        registry,
+        identity,
+        actor: { name: `cli:${userInfo().username}`, client: 'local' },
+      });
+    } finally {
+      await audit.flush();
+    }
   } finally {
     await dataDir.meta.close();
   }

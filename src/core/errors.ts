@@ -25,7 +25,11 @@ export type OciErrorCode =
   /** A body over its size limit (413); sent on the wire as SIZE_INVALID. */
   | 'TOO_LARGE'
   | 'UNAVAILABLE'
-  | 'UNKNOWN';
+  | 'UNKNOWN'
+  // Admin API (not distribution-spec codes):
+  | 'INVALID_REQUEST'
+  | 'NOT_FOUND'
+  | 'CONFLICT';
 
 export class RegistryError extends Error {
   override readonly name = 'RegistryError';

@@ -28,6 +28,9 @@ export const STATUS = {
   TOO_LARGE: 413,
   UNAVAILABLE: 503,
   UNKNOWN: 500,
+  INVALID_REQUEST: 400,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
 } as const satisfies Record<OciErrorCode, number>;
 
 /** Internal codes that the spec spells differently on the wire. */

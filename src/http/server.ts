@@ -6,6 +6,8 @@
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { LoggerOptions } from 'pino';
 import { RegistryError } from '../core/errors.js';
+import type { AuditLog } from '../auth/audit.js';
+import type { IdentityService } from '../auth/identity.js';
 import type { AuthService } from '../auth/service.js';
 import type { IdentityMeta } from '../meta/identity.js';
 import type { Registry } from '../registry/index.js';
@@ -18,6 +20,8 @@ export interface ServerOptions {
   maxManifestBytes: number;
   /** Null when authentication is off. */
   auth: AuthService | null;
+  identity: IdentityService;
+  audit: AuditLog;
   meta: IdentityMeta;
   tokenTtlSeconds: number;
   externalUrl: string | undefined;
@@ -75,6 +79,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     registry: options.registry,
     maxManifestBytes: options.maxManifestBytes,
     auth: options.auth,
+    audit: options.audit,
     meta: options.meta,
     tokenTtlSeconds: options.tokenTtlSeconds,
     externalUrl: options.externalUrl,

@@ -4,6 +4,7 @@
  * They never touch SQL or files, and every error is thrown to `http/errors.ts`.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { AuditLog } from '../../auth/audit.js';
 import {
   digestAlgorithm,
   digestOf,
@@ -38,6 +39,24 @@ export interface V2Context extends AccessContext {
   maxManifestBytes: number;
   /** Who upload sessions started by this request belong to ('' without authentication). */
   owner: string;
+  audit: AuditLog;
+}
+
+/** Pushes and deletes go to the audit log with who, what and from where. */
+function record(
+  ctx: V2Context,
+  action: 'push' | 'delete',
+  target: string,
+  detail?: Record<string, unknown>,
+): void {
+  ctx.audit.record({
+    actor: ctx.authn.principal.name || 'anonymous',
+    action,
+    target,
+    outcome: 'success',
+    client: ctx.request.ip,
+    ...(detail ? { detail } : {}),
+  });
 }
 
 /** Tags lists are not paginated unless asked (`n`); this only bounds one response. */
@@ -100,6 +119,7 @@ export async function putManifest(
     .code(201)
     .header('location', `/v2/${repo.requested}/manifests/${result.digest}`)
     .header('docker-content-digest', result.digest);
+  record(ctx, 'push', `${repo.name}@${result.digest}`, { tags: result.tags });
   if (result.subject) reply.header('oci-subject', result.subject);
   if (extraTags.length > 0) reply.header('oci-tag', extraTags.join(', '));
   return sendEmpty(reply);
@@ -111,6 +131,7 @@ export async function deleteManifest(
   reference: string,
 ): Promise<void> {
   await ctx.registry.manifests.delete(repo, parseReadReference(reference));
+  record(ctx, 'delete', `${repo.name}:${reference}`);
   ctx.reply.code(202);
   return sendEmpty(ctx.reply);
 }
@@ -167,6 +188,7 @@ export async function deleteBlob(
   rawDigest: string,
 ): Promise<void> {
   await ctx.registry.blobs.delete(repo, parseDigest(rawDigest));
+  record(ctx, 'delete', `${repo.name}@${rawDigest}`);
   ctx.reply.code(202);
   return sendEmpty(ctx.reply);
 }

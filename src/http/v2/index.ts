@@ -7,6 +7,7 @@
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { RegistryError } from '../../core/errors.js';
+import type { AuditLog } from '../../auth/audit.js';
 import type { AuthService, Authentication } from '../../auth/service.js';
 import { ANONYMOUS } from '../../auth/types.js';
 import type { IdentityMeta } from '../../meta/identity.js';
@@ -26,6 +27,7 @@ export interface V2Options {
   maxManifestBytes: number;
   /** Null when authentication is off. */
   auth: AuthService | null;
+  audit: AuditLog;
   meta: IdentityMeta;
   tokenTtlSeconds: number;
   /** Configured external URL (`https://host:port`), else derived from each request. */
@@ -88,6 +90,7 @@ export const v2Plugin: FastifyPluginAsync<V2Options> = async (app, options) => {
       authn,
       externalBase,
       owner: authn.principal.name,
+      audit: options.audit,
     };
     return dispatch(ctx, route);
   };
