@@ -97,6 +97,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     meta: dataDir.meta,
     tokenTtlSeconds: config.auth.tokenTtlSeconds,
     externalUrl: config.externalUrl,
+    trustedProxies: config.trustedProxies,
   });
   await server.ready();
   await registry.uploads.removeOrphans();

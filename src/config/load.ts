@@ -13,6 +13,7 @@ export interface ConfigSources {
   env?: NodeJS.ProcessEnv;
   /** Already-parsed flags, shaped like the config (only keys that were given). */
   flags?: Partial<{
+    trustedProxies: string[];
     listen: string[];
     data: string;
     logLevel: string;
@@ -35,6 +36,8 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   if (env['BERTH_DATA']) raw['data'] = env['BERTH_DATA'];
   if (env['BERTH_LOG_LEVEL'])
     raw['log'] = { ...asObject(raw['log']), level: env['BERTH_LOG_LEVEL'] };
+  if (env['BERTH_TRUSTED_PROXIES'])
+    raw['trustedProxies'] = env['BERTH_TRUSTED_PROXIES'].split(/[\s,]+/).filter(Boolean);
   if (env['BERTH_EXTERNAL_URL']) raw['externalUrl'] = env['BERTH_EXTERNAL_URL'].replace(/\/+$/, '');
   if (env['BERTH_AUTH']) {
     raw['auth'] = {
@@ -47,6 +50,8 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   if (flags.listen && flags.listen.length > 0) raw['listen'] = flags.listen;
   if (flags.data) raw['data'] = flags.data;
   if (flags.logLevel) raw['log'] = { ...asObject(raw['log']), level: flags.logLevel };
+  if (flags.trustedProxies && flags.trustedProxies.length > 0)
+    raw['trustedProxies'] = flags.trustedProxies;
   if (flags.externalUrl) raw['externalUrl'] = flags.externalUrl.replace(/\/+$/, '');
   if (flags.auth !== undefined) raw['auth'] = { ...asObject(raw['auth']), enabled: flags.auth };
 

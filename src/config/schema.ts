@@ -16,6 +16,11 @@ export const ConfigSchema = Type.Object(
      * they send in Host: e.g. behind a TLS-terminating proxy. Used for the token realm.
      */
     externalUrl: Type.Optional(Type.String({ pattern: '^https?://[^/]+$' })),
+    /**
+     * Addresses or CIDRs of reverse proxies whose X-Forwarded-For/-Proto/-Host/-Port are believed
+     * (for the token realm and the client address used by throttling and the audit log).
+     */
+    trustedProxies: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
     auth: Type.Object(
       {
         /** Off only for trusted networks and tests: every request then acts as an administrator. */

@@ -25,6 +25,8 @@ export interface ServerOptions {
   meta: IdentityMeta;
   tokenTtlSeconds: number;
   externalUrl: string | undefined;
+  /** Proxies whose X-Forwarded-* headers are believed. */
+  trustedProxies: string[];
 }
 
 export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
@@ -48,6 +50,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     // Request ids for log correlation; honour a proxy's id if it is sane.
     requestIdHeader: 'x-request-id',
     return503OnClosing: true,
+    trustProxy: options.trustedProxies.length > 0 ? options.trustedProxies : false,
   });
 
   app.addHook('onRequest', (_request, reply, done) => {

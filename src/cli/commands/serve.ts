@@ -12,6 +12,7 @@ interface ServeFlags {
   config?: string;
   logLevel?: string;
   externalUrl?: string;
+  trustedProxy: string[];
   auth: boolean;
 }
 
@@ -33,6 +34,12 @@ export function registerServeCommand(program: Command): void {
       'the URL clients reach this registry at, e.g. https://registry.example.com (env BERTH_EXTERNAL_URL)',
     )
     .option(
+      '--trusted-proxy <address>',
+      'a reverse proxy (IP or CIDR) whose X-Forwarded-* headers are believed; repeatable (env BERTH_TRUSTED_PROXIES)',
+      collect,
+      [],
+    )
+    .option(
       '--no-auth',
       'turn authentication off: everyone may do everything (trusted networks and tests only; env BERTH_AUTH=off)',
     )
@@ -44,6 +51,7 @@ export function registerServeCommand(program: Command): void {
           ...(flags.data ? { data: flags.data } : {}),
           ...(flags.logLevel ? { logLevel: flags.logLevel } : {}),
           ...(flags.externalUrl ? { externalUrl: flags.externalUrl } : {}),
+          ...(flags.trustedProxy.length > 0 ? { trustedProxies: flags.trustedProxy } : {}),
           ...(flags.auth ? {} : { auth: false }),
         },
       });

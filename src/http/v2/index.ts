@@ -20,6 +20,7 @@ import {
 } from './access.js';
 import * as h from './handlers.js';
 import { parseV2Path, type V2Route } from './route.js';
+import { externalBase as externalUrlOf } from '../external-url.js';
 import { tokenGet, tokenPost } from './token.js';
 
 export interface V2Options {
@@ -48,7 +49,7 @@ export const v2Plugin: FastifyPluginAsync<V2Options> = async (app, options) => {
     reply: FastifyReply,
     route: V2Route,
   ): Promise<void> => {
-    const externalBase = options.externalUrl ?? `${request.protocol}://${request.host}`;
+    const externalBase = externalUrlOf(request, options.externalUrl);
     const { auth } = options;
     if (route.kind === 'token') {
       if (!auth)
