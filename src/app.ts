@@ -8,14 +8,14 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config/schema.js';
 import { parseListen } from './config/load.js';
-import { openDataDir, type DataDir } from './data-dir.js';
+import { openDataDir, registryFor, type DataDir } from './data-dir.js';
 import { createAuditLog, type AuditLog } from './auth/audit.js';
 import { createIdentityService, type IdentityService } from './auth/identity.js';
 import { loadTokenSigner } from './auth/jwt.js';
 import { createAuthService, type AuthService } from './auth/service.js';
 import { createThrottle } from './auth/throttle.js';
 import { buildServer } from './http/server.js';
-import { createRegistry, type Registry } from './registry/index.js';
+import type { Registry } from './registry/index.js';
 
 async function createAuth(
   config: Config,
@@ -68,16 +68,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     defaultNamespace: config.registry.defaultNamespace,
     adminPassword: options.adminPassword,
   });
-  const registry = createRegistry({
-    meta: dataDir.meta,
-    storage: dataDir.storage,
-    options: {
-      defaultNamespace: config.registry.defaultNamespace,
-      verifyManifestReferences: config.registry.verifyManifestReferences,
-    },
-    onMissingContent: (digest) =>
-      server.log.error({ digest }, 'metadata names a blob the storage does not have'),
-  });
+  const registry = registryFor(config, dataDir, (digest) =>
+    server.log.error({ digest }, 'metadata names a blob the storage does not have'),
+  );
   const audit = createAuditLog(dataDir.meta, (err) =>
     server.log.error({ err }, 'audit write failed'),
   );

@@ -14,12 +14,31 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { generatePassword, hashPassword, MIN_PASSWORD_LENGTH } from './auth/passwords.js';
 import { ConfigError } from './config/load.js';
+import type { Config } from './config/schema.js';
+import { createRegistry, type Registry } from './registry/index.js';
 import { openSqliteMetaStore } from './meta/sqlite/open.js';
 import type { MetaStore } from './meta/store.js';
 import { createFsDriver } from './storage/fs/driver.js';
 import type { StorageDriver } from './storage/driver.js';
 
 const LAYOUT_VERSION = 1;
+
+/** The registry services over a data directory, as configured. */
+export function registryFor(
+  config: Config,
+  dataDir: DataDir,
+  onMissingContent?: (digest: string) => void,
+): Registry {
+  return createRegistry({
+    meta: dataDir.meta,
+    storage: dataDir.storage,
+    options: {
+      defaultNamespace: config.registry.defaultNamespace,
+      verifyManifestReferences: config.registry.verifyManifestReferences,
+    },
+    ...(onMissingContent ? { onMissingContent } : {}),
+  });
+}
 
 export interface DataDir {
   path: string;

@@ -10,8 +10,8 @@ import { createAuditLog } from '../auth/audit.js';
 import { createIdentityService, type Actor, type IdentityService } from '../auth/identity.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { openDataDir, type DataDir } from '../data-dir.js';
-import { createRegistry, type Registry } from '../registry/index.js';
+import { openDataDir, registryFor, type DataDir } from '../data-dir.js';
+import type { Registry } from '../registry/index.js';
 
 export interface DataFlags {
   data?: string;
@@ -50,14 +50,7 @@ export async function withDataDir<T>(
     );
   }
   try {
-    const registry = createRegistry({
-      meta: dataDir.meta,
-      storage: dataDir.storage,
-      options: {
-        defaultNamespace: config.registry.defaultNamespace,
-        verifyManifestReferences: config.registry.verifyManifestReferences,
-      },
-    });
+    const registry = registryFor(config, dataDir);
     const audit = createAuditLog(dataDir.meta, (err) => {
       process.stderr.write(`berth: audit write failed: ${String(err)}\n`);
     });

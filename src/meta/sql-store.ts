@@ -348,17 +348,7 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta> {
       .selectAll()
       .where('id', '=', id)
       .executeTakeFirst();
-    return row
-      ? {
-          id: row.id,
-          repository: row.repository,
-          owner: row.owner,
-          algorithm: row.algorithm,
-          offset: Number(row.offset),
-          createdAt: row.created_at,
-          updatedAt: row.updated_at,
-        }
-      : null;
+    return row ? toUploadRow(row) : null;
   }
 
   async advanceUpload(id: string, from: number, to: number, at: string): Promise<boolean> {
@@ -395,15 +385,7 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta> {
       .where('updated_at', '<', updatedBefore)
       .limit(limit)
       .execute();
-    return rows.map((row) => ({
-      id: row.id,
-      repository: row.repository,
-      owner: row.owner,
-      algorithm: row.algorithm,
-      offset: Number(row.offset),
-      createdAt: row.created_at,
-      updatedAt: row.updated_at,
-    }));
+    return rows.map(toUploadRow);
   }
 }
 
@@ -463,28 +445,22 @@ async function findMissing(
   repository: string,
   refs: readonly ManifestReference[],
 ): Promise<ManifestReference[]> {
-  const blobs = refs.filter((r) => r.kind === 'blob').map((r) => r.digest);
-  const manifests = refs.filter((r) => r.kind === 'manifest').map((r) => r.digest);
-  const foundBlobs = new Set<string>();
-  const foundManifests = new Set<string>();
-  if (blobs.length > 0) {
+  const present = async (
+    table: 'repository_blobs' | 'manifests',
+    kind: ManifestReference['kind'],
+  ) => {
+    const digests = refs.filter((r) => r.kind === kind).map((r) => r.digest);
+    if (digests.length === 0) return new Set<string>();
     const rows = await tx
-      .selectFrom('repository_blobs')
+      .selectFrom(table)
       .select('digest')
       .where('repository', '=', repository)
-      .where('digest', 'in', blobs)
+      .where('digest', 'in', digests)
       .execute();
-    for (const r of rows) foundBlobs.add(r.digest);
-  }
-  if (manifests.length > 0) {
-    const rows = await tx
-      .selectFrom('manifests')
-      .select('digest')
-      .where('repository', '=', repository)
-      .where('digest', 'in', manifests)
-      .execute();
-    for (const r of rows) foundManifests.add(r.digest);
-  }
+    return new Set(rows.map((r) => r.digest));
+  };
+  const foundBlobs = await present('repository_blobs', 'blob');
+  const foundManifests = await present('manifests', 'manifest');
   return refs.filter((r) => !(r.kind === 'blob' ? foundBlobs : foundManifests).has(r.digest));
 }
 
@@ -492,6 +468,26 @@ function dedupe(refs: readonly ManifestReference[]): ManifestReference[] {
   const seen = new Map<string, ManifestReference>();
   for (const r of refs) if (!seen.has(r.digest)) seen.set(r.digest, r);
   return [...seen.values()];
+}
+
+function toUploadRow(row: {
+  id: string;
+  repository: string;
+  owner: string;
+  algorithm: string;
+  offset: number | string;
+  created_at: string;
+  updated_at: string;
+}): UploadRow {
+  return {
+    id: row.id,
+    repository: row.repository,
+    owner: row.owner,
+    algorithm: row.algorithm,
+    offset: Number(row.offset),
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
 }
 
 function toPage(names: string[], limit: number): Page<string> {
