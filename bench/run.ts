@@ -67,6 +67,7 @@ const FULL: Sizes = {
   concurrentBlob: 16 * MiB,
   manifestPushes: 500,
   loadConnections: 64,
+  tokenConnections: 16,
   loadMs: 10_000,
   warmupMs: 2000,
   tagCounts: [500, 10_000],
@@ -148,18 +149,45 @@ function log(message: string): void {
   process.stderr.write(`[bench ${s}s] ${message}\n`);
 }
 
-/** Runs every selected scenario against a fresh server of `role`. */
-async function runRegistry(
+/**
+ * Runs the selected scenarios for `role`: those without authentication against one fresh server,
+ * then those that need it against another fresh Berth with authentication on (the reference,
+ * which has no token realm, reports them as unsupported).
+ */
+async function runRole(
   role: Role,
   scenarios: Scenario[],
   blobs: BlobFactory,
   sizes: Sizes,
   errors: RoundResult['errors'],
 ): Promise<Figure[]> {
+  const plain = scenarios.filter((s) => !s.auth);
+  const authed = scenarios.filter((s) => s.auth);
+  const figures: Figure[] = [];
+  if (plain.length > 0) figures.push(...(await runRegistry(role, plain, blobs, sizes, errors)));
+  if (authed.length > 0) {
+    if (role === 'candidate') {
+      figures.push(...(await runRegistry(role, authed, blobs, sizes, errors, { auth: true })));
+    } else {
+      for (const scenario of authed) figures.push(...(scenario.auth?.unsupported(sizes) ?? []));
+    }
+  }
+  return figures;
+}
+
+/** Runs `scenarios` against a fresh server of `role`. */
+async function runRegistry(
+  role: Role,
+  scenarios: Scenario[],
+  blobs: BlobFactory,
+  sizes: Sizes,
+  errors: RoundResult['errors'],
+  start: { auth?: boolean } = {},
+): Promise<Figure[]> {
   const name = ROLE_LABEL[role];
-  const registry = await startRegistry(role);
+  const registry = await startRegistry(role, start);
   log(
-    `${name} ready in ${registry.readyMs.toFixed(0)} ms on ${registry.url} (pid ${registry.pid})`,
+    `${name}${start.auth === true ? ' (authentication on)' : ''} ready in ${registry.readyMs.toFixed(0)} ms on ${registry.url} (pid ${registry.pid})`,
   );
   const figures: Figure[] = [];
   try {
@@ -265,7 +293,7 @@ async function main(): Promise<void> {
     for (const role of order) {
       log(`round ${round}/${options.rounds}: ${ROLE_LABEL[role]}`);
       try {
-        result.figures[role] = await runRegistry(role, selected, blobs, sizes, result.errors);
+        result.figures[role] = await runRole(role, selected, blobs, sizes, result.errors);
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
         log(`${ROLE_LABEL[role]} FAILED: ${message}`);

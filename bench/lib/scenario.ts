@@ -34,6 +34,8 @@ export interface Sizes {
   concurrentBlob: number;
   manifestPushes: number;
   loadConnections: number;
+  /** Concurrent connections of the token-endpoint load. */
+  tokenConnections: number;
   loadMs: number;
   warmupMs: number;
   tagCounts: readonly number[];
@@ -62,6 +64,13 @@ export interface Scenario {
   /** Computes the digests of the blobs it will push, before any server is measured. */
   prepare?(blobs: BlobFactory, sizes: Sizes): void;
   run(ctx: ScenarioContext): Promise<Figure[]>;
+  /**
+   * Set for scenarios that need authentication (the token realm): they run against a Berth of
+   * their own started with authentication on, while every other scenario runs without, as the
+   * reference does. A registry without a token realm (the reference) is not started for them and
+   * reports `unsupported()` instead.
+   */
+  auth?: { unsupported(sizes: Sizes): Figure[] };
 }
 
 export const MB = 1e6;

@@ -3,6 +3,10 @@
  * data directory: Berth from `dist/` and the reference, CNCF Distribution from the Debian package
  * `docker-registry`, with a generated config (filesystem storage, errors-only logging, deletes on).
  * Start-to-ready is measured the same way for both: from spawn to the first 200 on `GET /v2/`.
+ *
+ * The reference runs without authentication, so Berth runs with `--no-auth` for the protocol
+ * scenarios; scenarios that need the token realm get their own Berth with authentication on and a
+ * known admin password (`BERTH_ADMIN_PASSWORD`).
  */
 import type { ChildProcess } from 'node:child_process';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -22,6 +26,13 @@ export const ROOT = path.resolve(import.meta.dirname, '../..');
 const BERTH_CLI = path.join(ROOT, 'dist/cli/main.js');
 const REFERENCE_BIN = '/usr/bin/docker-registry';
 const READY_TIMEOUT_MS = 30_000;
+/** The first admin's password of a Berth started with authentication (loopback only). */
+const BENCH_ADMIN = { user: 'admin', password: 'bench-admin-password' };
+
+export interface StartOptions {
+  /** Authentication on (Berth only): `/v2/` answers 401 until a client signs in. */
+  auth?: boolean;
+}
 
 export interface RunningRegistry {
   role: Role;
@@ -29,6 +40,8 @@ export interface RunningRegistry {
   pid: number;
   dataDir: string;
   readyMs: number;
+  /** Set when the registry runs with authentication: the admin's credentials. */
+  credentials?: { user: string; password: string };
   /** The last output of the process, for error messages. */
   output(): string;
   /** Stops the process by its PID and removes its data directory. */
@@ -78,13 +91,19 @@ function probe(url: string): Promise<number> {
   });
 }
 
-async function waitReady(child: ChildProcess, url: string, output: () => string): Promise<void> {
+/** Ready once `GET /v2/` answers `readyStatus` (200; 401, the challenge, with authentication). */
+async function waitReady(
+  child: ChildProcess,
+  url: string,
+  output: () => string,
+  readyStatus: number,
+): Promise<void> {
   const deadline = performance.now() + READY_TIMEOUT_MS;
   while (performance.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) {
       throw new Error(`the server exited before it was ready:\n${output()}`);
     }
-    if ((await probe(url)) === 200) return;
+    if ((await probe(url)) === readyStatus) return;
     await sleep(5);
   }
   throw new Error(`the server was not ready within ${READY_TIMEOUT_MS} ms:\n${output()}`);
@@ -96,6 +115,7 @@ async function launch(
   port: number,
   command: string,
   args: string[],
+  options: { env?: NodeJS.ProcessEnv; credentials?: { user: string; password: string } } = {},
 ): Promise<RunningRegistry> {
   const url = `http://127.0.0.1:${port}`;
   let output = '';
@@ -103,11 +123,15 @@ async function launch(
     output = (output + data.toString('utf8')).slice(-16_384);
   };
   const started = performance.now();
-  const child = spawnTracked(command, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: dataDir });
+  const child = spawnTracked(command, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: dataDir,
+    env: { ...process.env, ...options.env },
+  });
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
   try {
-    await waitReady(child, url, () => output);
+    await waitReady(child, url, () => output, options.credentials ? 401 : 200);
   } catch (err) {
     await stopChild(child, 2000);
     await removeTempDir(dataDir);
@@ -120,6 +144,7 @@ async function launch(
     pid: child.pid ?? -1,
     dataDir,
     readyMs,
+    ...(options.credentials ? { credentials: options.credentials } : {}),
     output: () => output,
     async stop() {
       await stopChild(child);
@@ -128,10 +153,10 @@ async function launch(
   };
 }
 
-export async function startCandidate(): Promise<RunningRegistry> {
+export async function startCandidate(options: StartOptions = {}): Promise<RunningRegistry> {
   const dataDir = await makeTempDir('berth-bench-candidate-');
   const port = await freePort();
-  return launch('candidate', dataDir, port, process.execPath, [
+  const args = [
     BERTH_CLI,
     'serve',
     '--listen',
@@ -140,7 +165,15 @@ export async function startCandidate(): Promise<RunningRegistry> {
     dataDir,
     '--log-level',
     'error',
-  ]);
+  ];
+  if (options.auth !== true) {
+    // Like the reference, which runs without authentication.
+    return launch('candidate', dataDir, port, process.execPath, [...args, '--no-auth']);
+  }
+  return launch('candidate', dataDir, port, process.execPath, args, {
+    env: { BERTH_AUTH: 'on', BERTH_ADMIN_PASSWORD: BENCH_ADMIN.password },
+    credentials: BENCH_ADMIN,
+  });
 }
 
 export async function startReference(): Promise<RunningRegistry> {
@@ -172,6 +205,8 @@ export async function startReference(): Promise<RunningRegistry> {
   return launch('reference', dataDir, port, REFERENCE_BIN, ['serve', config]);
 }
 
-export function startRegistry(role: Role): Promise<RunningRegistry> {
-  return role === 'candidate' ? startCandidate() : startReference();
+export function startRegistry(role: Role, options: StartOptions = {}): Promise<RunningRegistry> {
+  if (role === 'reference' && options.auth === true)
+    throw new Error('the reference runs without authentication: it has no token realm');
+  return role === 'candidate' ? startCandidate(options) : startReference();
 }

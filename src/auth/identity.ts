@@ -7,7 +7,6 @@
 import { RegistryError } from '../core/errors.js';
 import type {
   AccessTokenRow,
-  Action,
   AuditEvent,
   AuditQuery,
   BindingRow,
@@ -20,8 +19,11 @@ import type { Page } from '../core/types.js';
 import type { AuditLog } from './audit.js';
 import { hashPassword, MIN_PASSWORD_LENGTH } from './passwords.js';
 import { mintSecret } from './secrets.js';
+import { isGlobalAdmin } from './policy.js';
+import { ACTIONS } from './types.js';
 
-export const ACTIONS: readonly Action[] = ['pull', 'push', 'delete', 'admin'];
+export { ACTIONS };
+
 export const BUILTIN_ROLES = ['admin', 'maintainer', 'developer', 'viewer'] as const;
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
@@ -126,6 +128,40 @@ export function createIdentityService(deps: {
     return user;
   }
 
+  /**
+   * Refuses a change that would leave no enabled user with the global admin role (nobody could
+   * administer the registry any more); `change` describes the user as it would be after it.
+   */
+  async function keepAnAdmin(change: {
+    user: string;
+    disabled?: boolean;
+    removedBinding?: BindingRow;
+    deleted?: boolean;
+  }): Promise<void> {
+    const adminRoles = new Set(
+      (await meta.listRoles()).filter((r) => isGlobalAdmin(r.privileges)).map((r) => r.name),
+    );
+    const users = await meta.listUsers();
+    const removed = change.removedBinding;
+    const stillAdmin = users.some((u) => {
+      const changed = u.name === change.user;
+      if (u.disabled || (changed && (change.deleted === true || change.disabled === true)))
+        return false;
+      return u.bindings.some(
+        (b) =>
+          b.namespace === '' &&
+          adminRoles.has(b.role) &&
+          !(changed && removed?.role === b.role && removed.namespace === ''),
+      );
+    });
+    if (!stillAdmin) {
+      throw new RegistryError(
+        'CONFLICT',
+        'this would leave no enabled administrator: give another user the admin role first',
+      );
+    }
+  }
+
   async function view(user: UserRow): Promise<UserView> {
     const all = await meta.listUsers();
     const bindings = all.find((u) => u.name === user.name)?.bindings ?? [];
@@ -174,6 +210,7 @@ export function createIdentityService(deps: {
 
     async setDisabled(actor, name, disabled) {
       await requireUser(name);
+      if (disabled) await keepAnAdmin({ user: name, disabled: true });
       await meta.setUserDisabled(name, disabled);
       if (disabled) await meta.revokeRefreshTokens(name, new Date().toISOString());
       changed(name);
@@ -181,6 +218,8 @@ export function createIdentityService(deps: {
     },
 
     async deleteUser(actor, name) {
+      await requireUser(name);
+      await keepAnAdmin({ user: name, deleted: true });
       if (!(await meta.deleteUser(name))) throw notFound(`user "${name}" does not exist`);
       changed(name);
       record(actor, 'user.delete', name);
@@ -238,6 +277,7 @@ export function createIdentityService(deps: {
         role: input.role,
         namespace: checkNamespace(input.namespace),
       };
+      await keepAnAdmin({ user: input.user, removedBinding: binding });
       if (!(await meta.unbind(binding)))
         throw notFound(`user "${input.user}" has no such role binding`);
       changed(input.user);

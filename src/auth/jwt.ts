@@ -32,6 +32,8 @@ export interface VerifiedToken {
   subject: string;
   access: AccessEntry[];
   expiresAt: number;
+  /** Set when the token was issued to an access token (claim `berth_pat`). */
+  accessTokenId?: string;
 }
 
 export interface TokenSigner {
@@ -41,6 +43,7 @@ export interface TokenSigner {
     audience: string;
     access: AccessEntry[];
     lifetimeSeconds: number;
+    accessTokenId?: string | undefined;
   }): Promise<{
     token: string;
     issuedAt: Date;
@@ -70,10 +73,12 @@ export async function loadTokenSigner(meta: IdentityMeta, issuer: string): Promi
 
   return {
     kid,
-    async sign({ subject, audience, access, lifetimeSeconds }) {
+    async sign({ subject, audience, access, lifetimeSeconds, accessTokenId }) {
       const issuedAt = new Date();
       const iat = Math.floor(issuedAt.getTime() / 1000);
-      const token = await new SignJWT({ access })
+      const token = await new SignJWT(
+        accessTokenId === undefined ? { access } : { access, berth_pat: accessTokenId },
+      )
         .setProtectedHeader({ alg: ALGORITHM, typ: 'JWT', kid })
         .setIssuer(issuer)
         .setSubject(subject)
@@ -108,6 +113,9 @@ export async function loadTokenSigner(meta: IdentityMeta, issuer: string): Promi
           subject: payload.sub ?? '',
           access: parseAccess(payload['access']),
           expiresAt: payload.exp ?? 0,
+          ...(typeof payload['berth_pat'] === 'string'
+            ? { accessTokenId: payload['berth_pat'] }
+            : {}),
           audience,
         };
         if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value ?? '');

@@ -127,6 +127,26 @@ export function createAuthService(deps: {
     };
   }
 
+  /** The principal of an access token that is still valid and whose user is active. */
+  async function liveAccessToken(id: string): Promise<Principal | null> {
+    const row = await meta.getAccessToken(id);
+    if (
+      !row ||
+      row.revokedAt !== null ||
+      (row.expiresAt !== null && Date.parse(row.expiresAt) <= Date.now())
+    ) {
+      return null;
+    }
+    const user = await meta.getUser(row.user);
+    if (!user || user.disabled) return null;
+    return {
+      kind: 'access-token',
+      name: row.user,
+      tokenId: row.id,
+      tokenPrivileges: row.privileges,
+    };
+  }
+
   async function privilegesOf(principal: Principal): Promise<Privilege[]> {
     if (principal.kind === 'anonymous') return [];
     const user = await meta.getUser(principal.name);
@@ -147,6 +167,13 @@ export function createAuthService(deps: {
       if (scheme === 'bearer') {
         const token = await signer.verify(value, options.service);
         if (!token) throw unauthorized('token is invalid or expired', 'invalid_token');
+        if (token.accessTokenId !== undefined) {
+          // Issued to an access token: it keeps that token's limits, and dies with it.
+          const principal = await liveAccessToken(token.accessTokenId);
+          if (!principal)
+            throw unauthorized('the access token behind this token was revoked', 'invalid_token');
+          return { principal, via: 'bearer', access: token.access };
+        }
         const principal: Principal =
           token.subject === '' ? ANONYMOUS : { kind: 'user', name: token.subject };
         return { principal, via: 'bearer', access: token.access };
@@ -232,11 +259,7 @@ export async function grantScopes(
   return granted;
 }
 
+/** 401; the HTTP layer adds the challenge, with `error="invalid_token"` when the detail says so. */
 export function unauthorized(message: string, error?: 'invalid_token'): RegistryError {
-  return new RegistryError(
-    'UNAUTHORIZED',
-    message,
-    undefined,
-    error ? { 'x-berth-auth-error': error } : undefined,
-  );
+  return new RegistryError('UNAUTHORIZED', message, error ? { error } : undefined);
 }

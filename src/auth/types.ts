@@ -7,6 +7,8 @@ import type { Action, Privilege } from '../meta/identity.js';
 
 export type { Action, Privilege };
 
+export const ACTIONS: readonly Action[] = ['pull', 'push', 'delete', 'admin'];
+
 export interface Principal {
   kind: 'anonymous' | 'user' | 'access-token';
   /** The user name ('' for anonymous). Access tokens act as their user, narrowed. */

@@ -6,11 +6,10 @@
  */
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
-import { createAuditLog } from '../auth/audit.js';
-import { createIdentityService, type Actor, type IdentityService } from '../auth/identity.js';
+import type { Actor, IdentityService } from '../auth/identity.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { openDataDir, registryFor, type DataDir } from '../data-dir.js';
+import type { DataDir } from '../data-dir.js';
 import type { Registry } from '../registry/index.js';
 
 export interface DataFlags {
@@ -38,6 +37,13 @@ export async function withDataDir<T>(
   flags: DataFlags,
   work: (ctx: DataContext) => Promise<T>,
 ): Promise<T> {
+  // Loaded on use: `berth --help` and argument errors need none of the storage modules.
+  const [{ openDataDir, registryFor }, { createAuditLog }, { createIdentityService }] =
+    await Promise.all([
+      import('../data-dir.js'),
+      import('../auth/audit.js'),
+      import('../auth/identity.js'),
+    ]);
   const config = loadConfig({ file: flags.config, flags: flags.data ? { data: flags.data } : {} });
   const dataDir = await openDataDir(config.data, {
     defaultNamespace: config.registry.defaultNamespace,

@@ -7,8 +7,12 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/load.js';
 import { RegistryError } from '../core/errors.js';
+import { registerAuditCommand } from './commands/audit.js';
 import { registerNamespaceCommands } from './commands/namespace.js';
+import { registerRoleCommands } from './commands/role.js';
 import { registerServeCommand } from './commands/serve.js';
+import { registerTokenCommands } from './commands/token.js';
+import { registerUserCommands } from './commands/user.js';
 import { VERSION } from './version.js';
 
 const program = new Command('berth')
@@ -18,6 +22,10 @@ const program = new Command('berth')
 
 registerServeCommand(program);
 registerNamespaceCommands(program);
+registerUserCommands(program);
+registerRoleCommands(program);
+registerTokenCommands(program);
+registerAuditCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof CommanderError) process.exit(err.exitCode);

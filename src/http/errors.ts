@@ -53,9 +53,12 @@ export function toRegistryError(err: unknown): RegistryError {
   const fastifyError = err as Partial<FastifyError>;
   const status = fastifyError.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
+    // Fastify's own refusals (a body it could not parse, an unknown method…), status kept.
     if (status === 413) return new RegistryError('TOO_LARGE', 'request body too large');
-    if (status === 415) return new RegistryError('UNSUPPORTED', 'unsupported content type');
-    return new RegistryError('UNSUPPORTED', fastifyError.message ?? 'bad request');
+    if (status === 404) return new RegistryError('NOT_FOUND', 'not found');
+    if (status === 405 || status === 415)
+      return new RegistryError('UNSUPPORTED', 'unsupported request');
+    return new RegistryError('INVALID_REQUEST', 'malformed request');
   }
   return new RegistryError('UNKNOWN', 'internal server error');
 }

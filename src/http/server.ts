@@ -11,6 +11,8 @@ import type { IdentityService } from '../auth/identity.js';
 import type { AuthService } from '../auth/service.js';
 import type { IdentityMeta } from '../meta/identity.js';
 import type { Registry } from '../registry/index.js';
+import { VERSION } from '../cli/version.js';
+import { apiPlugin } from './api/index.js';
 import { errorBody, handleError } from './errors.js';
 import { v2Plugin } from './v2/index.js';
 
@@ -86,6 +88,25 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     meta: options.meta,
     tokenTtlSeconds: options.tokenTtlSeconds,
     externalUrl: options.externalUrl,
+  });
+  await app.register(apiPlugin, {
+    prefix: '/api/v1',
+    registry: options.registry,
+    auth: options.auth,
+    identity: options.identity,
+    audit: options.audit,
+    meta: options.meta,
+    system: {
+      version: VERSION,
+      storageBackend: options.registry.storageBackend,
+      authEnabled: options.auth !== null,
+      authService: options.auth?.options.service ?? null,
+      tokenTtlSeconds: options.tokenTtlSeconds,
+      externalUrl: options.externalUrl ?? null,
+      defaultNamespace: options.registry.options.defaultNamespace,
+      maxManifestBytes: options.maxManifestBytes,
+      verifyManifestReferences: options.registry.options.verifyManifestReferences,
+    },
   });
   app.get('/healthz', (_request, reply) => reply.send({ status: 'ok' }));
   return app;

@@ -27,6 +27,8 @@ export interface Registry {
   readonly namespaces: NamespaceService;
   /** The smallest upload chunk (but the last) the storage accepts; 0 for any. */
   readonly minChunkLength: number;
+  /** The storage driver's name (`filesystem`), for the admin API's system summary. */
+  readonly storageBackend: string;
   /** Parses and resolves a repository name from a request (NAME_INVALID on bad grammar). */
   repository(name: string): RepositoryRef;
 }
@@ -56,6 +58,7 @@ export function createRegistry(deps: RegistryDeps): Registry {
     discovery: createDiscoveryService({ meta }),
     namespaces: createNamespaceService({ meta }),
     minChunkLength: storage.minChunkLength,
+    storageBackend: storage.name,
     repository: (name) => resolveRepository(name, options.defaultNamespace),
   };
 }

@@ -29,6 +29,8 @@ export interface CommandResult {
 
 export interface CommandOptions {
   timeoutMs?: number;
+  /** Written to the command's stdin, which is then closed (`--password-stdin`). */
+  input?: string;
 }
 
 export interface Dockerd {
@@ -51,15 +53,22 @@ const DEFAULT_TIMEOUT_MS = 90_000;
 const READY_TIMEOUT_MS = 45_000;
 const STOP_TIMEOUT_MS = 30_000;
 
-/** Runs a command with a deadline; on timeout it is killed by its PID and the result says so. */
+/**
+ * Runs a command with a deadline; on timeout it is killed by its PID and the result says so.
+ * With `input`, that text is its stdin; otherwise stdin is empty.
+ */
 export function runWithTimeout(
   command: string,
   args: readonly string[],
   env: NodeJS.ProcessEnv,
   timeoutMs: number,
+  input?: string,
 ): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    // An empty stdin reads as EOF at once, as 'ignore' (/dev/null) would.
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(input ?? '');
     let stdout = '';
     let stderr = '';
     let output = '';
@@ -274,7 +283,7 @@ function handle(
   env: NodeJS.ProcessEnv,
 ): Dockerd {
   const docker = (args: readonly string[], options: CommandOptions = {}) =>
-    runWithTimeout(DOCKER_CLI, args, env, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    runWithTimeout(DOCKER_CLI, args, env, options.timeoutMs ?? DEFAULT_TIMEOUT_MS, options.input);
   return {
     pid: attempt.child.pid ?? -1,
     storageDriver,

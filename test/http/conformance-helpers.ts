@@ -12,6 +12,7 @@ import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { expect } from 'vitest';
+import { ADMIN_PASSWORD, startServer, type TestServer } from '../helpers/server.js';
 
 export const REPO1 = 'conformance/repo1';
 export const REPO2 = 'conformance/repo2';
@@ -53,6 +54,40 @@ export const SPEC_ERROR_CODES = [
   'DENIED',
   'UNSUPPORTED',
 ] as const;
+
+// ── the two runs: auth off, and with credentials ──────────────────────────────────────────
+
+/**
+ * Every conformance file runs twice: against a server with auth off, and against one with auth
+ * on, where the client signs in as the admin through the token realm as the Go suite does
+ * (OCI_USERNAME/OCI_PASSWORD). Both runs must give the same result.
+ */
+export const SUITE_MODES = [
+  { mode: 'auth off', auth: false },
+  { mode: 'auth on (admin through the token realm)', auth: true },
+] as const;
+
+/** A fresh server with the `conformance` namespace, and the suite's client for it. */
+export async function startConformanceServer(
+  auth: boolean,
+): Promise<{ server: TestServer; client: Client }> {
+  const server = await startServer({ auth });
+  await server.app.registry.namespaces.create('conformance');
+  const credentials = auth ? { username: 'admin', password: ADMIN_PASSWORD } : undefined;
+  return { server, client: new Client(server.url, credentials) };
+}
+
+/**
+ * The proof that the auth run was one: the same server refuses a request without credentials,
+ * and the client really fetched tokens from the realm and reused cached ones.
+ */
+export async function expectAuthWasUsed(server: TestServer, client: Client): Promise<void> {
+  const anonymous = await send('GET', new URL('/v2/', server.url));
+  expectStatus(anonymous, 401);
+  expect(parseChallenge(anonymous.headers.get('www-authenticate'))?.scheme).toBe('bearer');
+  expect(client.authStats.tokens, 'tokens fetched from the realm').toBeGreaterThan(0);
+  expect(client.authStats.cachedHits, 'requests sent with a cached token').toBeGreaterThan(0);
+}
 
 // ── digests and random content ──────────────────────────────────────────────────────────────
 
@@ -179,6 +214,12 @@ function toHeaders(raw: IncomingHttpHeaders): Headers {
   return headers;
 }
 
+/** The options with an Authorization header added (none when `authorization` is undefined). */
+function withAuthorization(options: SendOptions, authorization: string | undefined): SendOptions {
+  if (authorization === undefined) return options;
+  return { ...options, headers: [...(options.headers ?? []), ['authorization', authorization]] };
+}
+
 /** Go's `url.QueryEscape`. */
 function goQueryEscape(value: string): string {
   return encodeURIComponent(value)
@@ -286,8 +327,124 @@ export interface Index {
   manifests?: Descriptor[];
 }
 
+/** A user name and password, which the suite's client trades for tokens at the realm. */
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
+/** The parameters of a `WWW-Authenticate` challenge the suite understands. */
+export interface Challenge {
+  scheme: 'bearer' | 'basic';
+  realm: string;
+  service: string;
+  scope: string;
+}
+
+/**
+ * Reads a challenge the way the suite does: the scheme is whichever of Bearer or Basic the header
+ * names, and only double-quoted `key="value"` parameters count.
+ */
+export function parseChallenge(header: string | null): Challenge | undefined {
+  if (header === null) return undefined;
+  const scheme = /(bearer|basic)/i.exec(header)?.[1]?.toLowerCase();
+  if (scheme !== 'bearer' && scheme !== 'basic') return undefined;
+  const params = new Map<string, string>();
+  for (const m of header.matchAll(/([A-Za-z]+)="(.+?)"/g)) {
+    if (m[1] !== undefined && m[2] !== undefined) params.set(m[1].toLowerCase(), m[2]);
+  }
+  return {
+    scheme,
+    realm: params.get('realm') ?? '',
+    service: params.get('service') ?? '',
+    scope: params.get('scope') ?? '',
+  };
+}
+
+/**
+ * The suite caches one Authorization per host, repository and action: GET/HEAD pull,
+ * POST/PATCH/PUT push, DELETE delete (a mount's `from` does not change the key).
+ */
+export function authCacheKey(method: string, url: URL): string {
+  const repo =
+    url.pathname === '/v2/'
+      ? ''
+      : (/^\/v2\/(.+?)\/(?:blobs|manifests|tags|referrers)\//.exec(url.pathname)?.[1] ??
+        url.pathname);
+  const action =
+    method === 'GET' || method === 'HEAD'
+      ? 'pull'
+      : method === 'POST' || method === 'PATCH' || method === 'PUT'
+        ? 'push'
+        : method.toLowerCase();
+  return `${url.host}:${repo}:${action}`;
+}
+
 export class Client {
-  constructor(readonly base: string) {}
+  /** Authorization header values by {@link authCacheKey}. */
+  private readonly authCache = new Map<string, string>();
+  /** What the auth mode did, so a suite can prove its requests really went through the realm. */
+  readonly authStats = { challenges: 0, tokens: 0, cachedHits: 0 };
+
+  /** Without credentials the client never authenticates (a server with auth off). */
+  constructor(
+    readonly base: string,
+    readonly credentials?: Credentials,
+  ) {}
+
+  /**
+   * `send`, plus the suite's auth: a cached Authorization for the same host/repo/action goes
+   * out with the request; a 401 with a challenge gets a new one (Basic, or a token from the
+   * Bearer realm with the challenge's service and scope) and the request is sent once more.
+   */
+  async send(method: string, url: URL, options: SendOptions = {}): Promise<Reply> {
+    if (!this.credentials) return send(method, url, options);
+    const key = authCacheKey(method, url);
+    const cached = this.authCache.get(key);
+    if (cached !== undefined) this.authStats.cachedHits++;
+    const first = await send(method, url, withAuthorization(options, cached));
+    if (first.status !== 401) return first;
+    const challenge = parseChallenge(first.headers.get('www-authenticate'));
+    if (!challenge) {
+      throw new Error(`${show(first)}: a 401 without a Bearer or Basic challenge`);
+    }
+    this.authStats.challenges++;
+    const authorization = await this.authorizationFor(challenge, url, this.credentials);
+    this.authCache.set(key, authorization);
+    return send(method, url, withAuthorization(options, authorization));
+  }
+
+  private async authorizationFor(
+    challenge: Challenge,
+    requestUrl: URL,
+    credentials: Credentials,
+  ): Promise<string> {
+    const basic = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
+    if (challenge.scheme === 'basic') return basic;
+    const realm = new URL(challenge.realm, requestUrl);
+    // url.Values{}.Encode(): only service and scope, sorted, whatever the realm URL carried.
+    const params: [string, string][] = [];
+    if (challenge.scope !== '') params.push(['scope', challenge.scope]);
+    params.push(['service', challenge.service]);
+    realm.search = `?${params.map(([k, v]) => `${k}=${goQueryEscape(v)}`).join('&')}`;
+    const reply = await send('GET', realm, {
+      headers: [
+        ['accept', 'application/json'],
+        ['authorization', basic],
+      ],
+    });
+    if (reply.status !== 200) throw new Error(`${show(reply)}: token request refused`);
+    const parsed = JSON.parse(reply.body.toString()) as { token?: unknown; access_token?: unknown };
+    const token =
+      typeof parsed.access_token === 'string' && parsed.access_token !== ''
+        ? parsed.access_token
+        : parsed.token;
+    if (typeof token !== 'string' || token === '') {
+      throw new Error(`${show(reply)}: no token in the realm's answer`);
+    }
+    this.authStats.tokens++;
+    return `Bearer ${token}`;
+  }
 
   url(path: string): URL {
     return new URL(path, this.base);
@@ -307,7 +464,7 @@ export class Client {
   /** GET the Location of a finished upload: 200 and exactly the blob. */
   async blobVerifyLocation(base: URL, loc: string, body: Uint8Array): Promise<void> {
     expect(loc, 'location header missing').not.toBe('');
-    const r = await send('GET', new URL(loc, base));
+    const r = await this.send('GET', new URL(loc, base));
     expectStatus(r, 200);
     expectBody(r, body);
   }
@@ -330,7 +487,7 @@ export class Client {
     options: { badDigest?: boolean; zeroAsLength?: boolean } = {},
   ): Promise<void> {
     const u = withParam(this.uploadsUrl(repo), 'digest', dig);
-    const r = await send('POST', u, this.blobBody(body, options.zeroAsLength));
+    const r = await this.send('POST', u, this.blobBody(body, options.zeroAsLength));
     if (options.badDigest) {
       // SKIP in the real suite: a 202 is accepted there, followed by a PUT that must give 400.
       expectStatus(r, 400);
@@ -350,11 +507,11 @@ export class Client {
     body: Uint8Array,
     options: { badDigest?: boolean; zeroAsLength?: boolean } = {},
   ): Promise<void> {
-    const post = await send('POST', this.uploadsUrl(repo));
+    const post = await this.send('POST', this.uploadsUrl(repo));
     expectStatus(post, 202);
     const loc = expectHeaderPresent(post, 'location');
     const u = withParam(new URL(loc, post.url), 'digest', dig);
-    const put = await send('PUT', u, this.blobBody(body, options.zeroAsLength));
+    const put = await this.send('PUT', u, this.blobBody(body, options.zeroAsLength));
     if (options.badDigest) {
       expectStatus(put, 400);
       return;
@@ -371,14 +528,17 @@ export class Client {
     body: Uint8Array,
     options: { badDigest?: boolean } = {},
   ): Promise<void> {
-    const post = await send('POST', this.uploadsUrl(repo));
+    const post = await this.send('POST', this.uploadsUrl(repo));
     expectStatus(post, 202);
     let loc = expectHeaderPresent(post, 'location');
-    const patch = await send('PATCH', new URL(loc, post.url), { headers: OCTET, chunked: body });
+    const patch = await this.send('PATCH', new URL(loc, post.url), {
+      headers: OCTET,
+      chunked: body,
+    });
     expectStatus(patch, 202);
     loc = expectHeaderPresent(patch, 'location');
     const u = withParam(new URL(loc, patch.url), 'digest', dig);
-    const put = await send('PUT', u, { headers: OCTET });
+    const put = await this.send('PUT', u, { headers: OCTET });
     if (options.badDigest) {
       expectStatus(put, 400);
       return;
@@ -405,7 +565,7 @@ export class Client {
       minHeader = r.headers.get('oci-chunk-min-length') ?? minHeader;
       return r;
     };
-    const post = track(await send('POST', this.uploadsUrl(repo)));
+    const post = track(await this.send('POST', this.uploadsUrl(repo)));
     expectStatus(post, 202);
     let loc = post.headers.get('location') ?? '';
     let u = post.url;
@@ -431,7 +591,7 @@ export class Client {
           u = withParam(u, 'digest', dig);
         }
         const bad = track(
-          await send(method, u, {
+          await this.send(method, u, {
             headers: [...OCTET, ['content-range', `${badStart}-${badEnd}`]],
             body: body.subarray(badStart, badEnd + 1),
           }),
@@ -440,7 +600,7 @@ export class Client {
         expectStatus(bad, 416);
         loc = bad.headers.get('location') ?? loc;
         // Recover with a GET of the same URL (it may carry ?digest=…).
-        const status = track(await send('GET', u));
+        const status = track(await this.send('GET', u));
         expectStatus(status, 204);
         loc = status.headers.get('location') ?? loc;
         const range = status.headers.get('range') ?? '';
@@ -463,7 +623,7 @@ export class Client {
       };
       if (flags.putLastChunk && isLast) {
         u = withParam(u, 'digest', dig);
-        final = track(await send('PUT', u, chunk));
+        final = track(await this.send('PUT', u, chunk));
         if (flags.badDigest) {
           expectStatus(final, 400);
           return minHeader;
@@ -471,7 +631,7 @@ export class Client {
         expectStatus(final, 201);
         loc = final.headers.get('location') ?? loc;
       } else {
-        const patch = track(await send('PATCH', u, chunk));
+        const patch = track(await this.send('PATCH', u, chunk));
         expectStatus(patch, 202);
         loc = patch.headers.get('location') ?? loc;
       }
@@ -479,7 +639,7 @@ export class Client {
     if (!flags.putLastChunk) {
       expect(loc, 'blob patch did not return a location').not.toBe('');
       u = withParam(new URL(loc, u), 'digest', dig);
-      final = track(await send('PUT', u, { headers: OCTET }));
+      final = track(await this.send('PUT', u, { headers: OCTET }));
       if (flags.badDigest) {
         expectStatus(final, 400);
         return minHeader;
@@ -504,13 +664,13 @@ export class Client {
   ): Promise<'mounted' | 'fallback'> {
     let u = withParam(this.uploadsUrl(repo), 'mount', dig);
     if (source !== '') u = withParam(u, 'from', source);
-    const post = await send('POST', u);
+    const post = await this.send('POST', u);
     expectStatus(post, 201, 202);
     let loc = expectHeaderPresent(post, 'location');
     let last = post;
     if (post.status === 202) {
       u = withParam(new URL(loc, u), 'digest', dig);
-      const put = await send('PUT', u, this.blobBody(body));
+      const put = await this.send('PUT', u, this.blobBody(body));
       expectStatus(put, 201);
       loc = put.headers.get('location') ?? loc;
       last = put;
@@ -523,10 +683,10 @@ export class Client {
 
   /** "post cancel": POST, then DELETE of the upload URL → 204. */
   async blobPostCancel(repo: string): Promise<void> {
-    const post = await send('POST', this.uploadsUrl(repo));
+    const post = await this.send('POST', this.uploadsUrl(repo));
     expectStatus(post, 202);
     const loc = expectHeaderPresent(post, 'location');
-    const del = await send('DELETE', new URL(loc, post.url));
+    const del = await this.send('DELETE', new URL(loc, post.url));
     expectStatus(del, 204);
   }
 
@@ -554,7 +714,7 @@ export class Client {
   }
 
   blobRequest(method: string, repo: string, dig: string, headers?: [string, string][]) {
-    return send(method, this.url(`/v2/${repo}/blobs/${dig}`), headers ? { headers } : {});
+    return this.send(method, this.url(`/v2/${repo}/blobs/${dig}`), headers ? { headers } : {});
   }
 
   /** HEAD: 200, no body, Content-Length when the content is known, Docker-Content-Digest (dev). */
@@ -589,7 +749,7 @@ export class Client {
   }
 
   manifestRequest(method: string, repo: string, ref: string, accept = true): Promise<Reply> {
-    return send(
+    return this.send(
       method,
       this.url(`/v2/${repo}/manifests/${ref}`),
       accept ? { headers: MANIFEST_ACCEPT } : {},
@@ -610,7 +770,7 @@ export class Client {
     let u = this.url(`/v2/${repo}/manifests/${ref}`);
     for (const tag of options.tags ?? []) u = withParam(u, 'tag', tag, 'add');
     const mediaType = detectMediaType(body);
-    const r = await send('PUT', u, { headers: [['content-type', mediaType]], chunked: body });
+    const r = await this.send('PUT', u, { headers: [['content-type', mediaType]], chunked: body });
     if (options.badDigest) {
       expectStatus(r, 400);
       return r;
@@ -620,7 +780,7 @@ export class Client {
     if (subject !== undefined) expectHeader(r, 'oci-subject', subject);
     this.verifyDigest(r, dig, false);
     const loc = expectHeaderPresent(r, 'location');
-    const get = await send('GET', new URL(loc, u), { headers: MANIFEST_ACCEPT });
+    const get = await this.send('GET', new URL(loc, u), { headers: MANIFEST_ACCEPT });
     expectStatus(get, 200);
     expectHeader(get, 'content-type', mediaType);
     expectHeader(get, 'content-length', String(body.length));
@@ -659,7 +819,7 @@ export class Client {
   async tagList(repo: string, params: [string, string][] = []): Promise<string[]> {
     let u = this.url(`/v2/${repo}/tags/list`);
     for (const [key, value] of params) u = withParam(u, key, value, 'add');
-    const r = await send('GET', u);
+    const r = await this.send('GET', u);
     expectStatus(r, 200, 404);
     if (r.status === 404) return [];
     const parsed = JSON.parse(r.body.toString()) as { tags?: unknown };
@@ -675,7 +835,7 @@ export class Client {
   ): Promise<{ reply: Reply; index: Index; manifests: Descriptor[] }> {
     let u = this.url(`/v2/${repo}/referrers/${subject}`);
     for (const [key, value] of params) u = withParam(u, key, value, 'add');
-    const reply = await send('GET', u);
+    const reply = await this.send('GET', u);
     expectStatus(reply, 200);
     expectHeader(reply, 'content-type', MT.ociIndex);
     const index = JSON.parse(reply.body.toString()) as Index;

@@ -3,8 +3,8 @@
  * `berth serve`: runs the registry. SIGTERM/SIGINT shut it down gracefully.
  */
 import type { Command } from 'commander';
-import { createApp } from '../../app.js';
 import { loadConfig } from '../../config/load.js';
+import { collect } from '../output.js';
 
 interface ServeFlags {
   listen?: string[];
@@ -56,6 +56,8 @@ export function registerServeCommand(program: Command): void {
         },
       });
       const started = performance.now();
+      // Loaded here, not at the top: other commands start without the HTTP server's modules.
+      const { createApp } = await import('../../app.js');
       const app = await createApp(config, { adminPassword: process.env['BERTH_ADMIN_PASSWORD'] });
       const bound = await app.listen();
       const ms = Math.round(performance.now() - started);
@@ -104,10 +106,6 @@ export function printAdminPassword(password: string | undefined, host: string | 
       `       log in with: docker login ${host ?? 'HOST:5000'} -u admin   (this password is not shown again;\n` +
       '       change it with: berth user passwd admin)\n',
   );
-}
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
 }
 
 function exampleHost(bound: string | undefined): string {

@@ -80,12 +80,9 @@ export async function requireAccess(
   const wanted = actions.includes('push') ? ['pull', ...actions] : actions;
   const scope = `repository:${repo.requested}:${[...new Set(wanted)].join(',')}`;
   if (authn.principal.kind === 'anonymous') {
-    throw unauthorizedChallenge(
-      ctx,
-      'authentication required',
-      scope,
-      authn.via === 'bearer' ? 'insufficient_scope' : undefined,
-    );
+    // No error code for an unauthenticated request, anonymous token or not (RFC 6750 §3.1):
+    // clients then say "authentication required" rather than "denied".
+    throw unauthorizedChallenge(ctx, 'authentication required', scope);
   }
   const allowed = await auth.allowedActions(authn.principal, repo.namespace);
   if (authn.via === 'bearer' && actions.every((a) => allowed.has(a))) {

@@ -29,7 +29,7 @@ import {
   queryValues,
 } from './headers.js';
 import { readBounded } from './body.js';
-import { isAllowed, mayPullByPolicy, type AccessContext } from './access.js';
+import { isAllowed, mayPullByPolicy, unauthorizedChallenge, type AccessContext } from './access.js';
 
 export interface V2Context extends AccessContext {
   registry: Registry;
@@ -202,12 +202,23 @@ export async function startUpload(ctx: V2Context, repo: RepositoryRef): Promise<
     const digest = parseDigest(mount);
     const fromName = queryValue(request.query, 'from');
     const from = fromName !== undefined ? registry.repository(fromName) : null;
-    // Mounting reads the source: without pull on it, the client simply uploads.
+    // Mounting reads the source, so it needs pull there. A token that lacks it while the
+    // caller's roles allow it gets a challenge for both scopes (as distribution does); without
+    // any right to the source the client simply uploads. Without `from`, any repository the
+    // caller may pull from by its roles can be the source.
+    if (from !== null && !(await isAllowed(ctx, from, ['pull'])) && ctx.authn.via === 'bearer') {
+      if (await mayPullByPolicy(ctx, from)) {
+        throw unauthorizedChallenge(
+          ctx,
+          'token lacks pull on the mount source',
+          `repository:${repo.requested}:pull,push repository:${from.requested}:pull`,
+          'insufficient_scope',
+        );
+      }
+    }
     const mounted =
       from === null || (await isAllowed(ctx, from, ['pull']))
-        ? await registry.blobs.mount(repo, digest, from, (source) =>
-            isAllowed(ctx, source, ['pull']),
-          )
+        ? await registry.blobs.mount(repo, digest, from, (source) => mayPullByPolicy(ctx, source))
         : null;
     if (mounted) return blobCreated(ctx, repo, mounted.digest);
     // Not mountable: the spec says to answer with a fresh upload session instead.

@@ -117,6 +117,7 @@ async function issue(
     audience: ctx.auth.options.service,
     access: granted,
     lifetimeSeconds: ctx.tokenTtlSeconds,
+    accessTokenId: principal.tokenId,
   });
   const body: Record<string, unknown> = {
     token,

@@ -1,0 +1,202 @@
+/**
+ * @module cli/commands/user
+ * `berth user add|passwd|list|disable|enable|delete|bind|unbind`: works on a data directory
+ * directly, so an operator can create the first real users before (or while) a server runs.
+ *
+ * Passwords never come from the command line (where `ps` and shell history would keep them):
+ * `--password-stdin` reads one line from stdin (scripts, tests); otherwise they are typed at a
+ * terminal with echo off.
+ */
+import type { Command } from 'commander';
+import type { UserView } from '../../auth/identity.js';
+import { RegistryError } from '../../core/errors.js';
+import { dataOptions, withDataDir, type DataFlags } from '../data.js';
+import { collect, formatBinding, printTable } from '../output.js';
+
+interface PasswordFlags {
+  passwordStdin: boolean;
+}
+
+/** The password for a new user or a password change; `confirm` asks twice at a terminal. */
+async function readPassword(flags: PasswordFlags, confirm: boolean): Promise<string> {
+  if (flags.passwordStdin) return readFirstLine(process.stdin);
+  if (!process.stdin.isTTY) {
+    throw new RegistryError(
+      'INVALID_REQUEST',
+      'no terminal to read the password from: pipe it in with --password-stdin',
+    );
+  }
+  const password = await promptHidden('Password: ');
+  if (confirm && (await promptHidden('Repeat password: ')) !== password)
+    throw new RegistryError('INVALID_REQUEST', 'the passwords do not match');
+  return password;
+}
+
+/** One line of input without its line ending (`echo "$PW" | berth … --password-stdin`). */
+function readFirstLine(input: NodeJS.ReadStream): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const finish = (line: string): void => {
+      input.off('data', onData).off('end', onEnd).off('error', reject);
+      // Nothing after the first line is ours to read.
+      input.pause();
+      resolve(line.endsWith('\r') ? line.slice(0, -1) : line);
+    };
+    const onData = (chunk: string): void => {
+      text += chunk;
+      const newline = text.indexOf('\n');
+      if (newline >= 0) finish(text.slice(0, newline));
+    };
+    const onEnd = (): void => finish(text);
+    input.setEncoding('utf8');
+    input.on('data', onData).once('end', onEnd).once('error', reject);
+  });
+}
+
+/** Reads a line at the terminal in raw mode, so what is typed is never echoed. */
+function promptHidden(prompt: string): Promise<string> {
+  const input = process.stdin;
+  process.stderr.write(prompt);
+  return new Promise((resolve) => {
+    let chars: string[] = [];
+    const restore = (): void => {
+      input.off('data', onData);
+      input.setRawMode(false);
+      input.pause();
+      process.stderr.write('\n');
+    };
+    const onData = (chunk: string): void => {
+      for (const ch of chunk) {
+        if (ch === '\r' || ch === '\n' || ch === '\u0004') {
+          restore();
+          resolve(chars.join(''));
+          return;
+        }
+        if (ch === '\u0003') {
+          // Raw mode turns Ctrl-C into a character: leave the terminal as it was and stop.
+          restore();
+          process.exit(130);
+        }
+        if (ch === '\u007f' || ch === '\b') chars.pop();
+        else if (ch === '\u0015') chars = [];
+        else if (ch >= ' ') chars.push(ch);
+      }
+    };
+    input.setEncoding('utf8');
+    input.setRawMode(true);
+    input.resume();
+    input.on('data', onData);
+  });
+}
+
+function describeUser(user: UserView): string {
+  return user.roles.length > 0 ? ` (roles: ${user.roles.map(formatBinding).join(', ')})` : '';
+}
+
+export function registerUserCommands(program: Command): void {
+  const user = program.command('user').description('manage users and their role bindings');
+
+  dataOptions(
+    user
+      .command('add <name>')
+      .description('create a user; the password is read from a terminal or --password-stdin')
+      .requiredOption('--role <role>', 'role to bind (repeatable)', collect)
+      .option('--namespace <ns>', 'bind the roles in this namespace only (default: everywhere)')
+      .option('--password-stdin', 'read the password from the first line of stdin', false),
+  ).action(
+    async (
+      name: string,
+      flags: DataFlags & PasswordFlags & { role: string[]; namespace?: string },
+    ) => {
+      // Read before the data directory opens: nothing is held open while someone types.
+      const password = await readPassword(flags, true);
+      await withDataDir(flags, async ({ identity, actor }) => {
+        const created = await identity.addUser(actor, {
+          name,
+          password,
+          roles: flags.role.map((role) => ({ role, namespace: flags.namespace ?? null })),
+        });
+        process.stdout.write(`user ${created.name} created${describeUser(created)}\n`);
+      });
+    },
+  );
+
+  dataOptions(
+    user
+      .command('passwd <name>')
+      .description("change a user's password (ends the user's sessions)")
+      .option('--password-stdin', 'read the password from the first line of stdin', false),
+  ).action(async (name: string, flags: DataFlags & PasswordFlags) => {
+    const password = await readPassword(flags, true);
+    await withDataDir(flags, async ({ identity, actor }) => {
+      await identity.setPassword(actor, name, password);
+      process.stdout.write(`password of ${name} changed\n`);
+    });
+  });
+
+  dataOptions(
+    user.command('list').description('list users').option('--json', 'print JSON', false),
+  ).action(async (flags: DataFlags & { json: boolean }) => {
+    await withDataDir(flags, async ({ identity }) => {
+      const users = await identity.listUsers();
+      if (flags.json) {
+        process.stdout.write(`${JSON.stringify(users, null, 2)}\n`);
+        return;
+      }
+      printTable(
+        ['NAME', 'STATUS', 'CREATED', 'ROLES'],
+        users.map((u) => [
+          u.name,
+          u.disabled ? 'disabled' : 'active',
+          u.createdAt,
+          u.roles.map(formatBinding).join(', '),
+        ]),
+      );
+    });
+  });
+
+  for (const [verb, disabled, help] of [
+    ['disable', true, 'refuse all logins and access tokens of a user'],
+    ['enable', false, 'let a disabled user sign in again'],
+  ] as const) {
+    dataOptions(user.command(`${verb} <name>`).description(help)).action(
+      async (name: string, flags: DataFlags) => {
+        await withDataDir(flags, async ({ identity, actor }) => {
+          await identity.setDisabled(actor, name, disabled);
+          process.stdout.write(`user ${name} ${verb}d\n`);
+        });
+      },
+    );
+  }
+
+  dataOptions(
+    user.command('delete <name>').description('delete a user, its role bindings and its tokens'),
+  ).action(async (name: string, flags: DataFlags) => {
+    await withDataDir(flags, async ({ identity, actor }) => {
+      await identity.deleteUser(actor, name);
+      process.stdout.write(`user ${name} deleted\n`);
+    });
+  });
+
+  for (const [verb, help] of [
+    ['bind', 'give a user a role, everywhere or in one namespace'],
+    ['unbind', 'take a role binding away from a user'],
+  ] as const) {
+    dataOptions(
+      user
+        .command(`${verb} <name>`)
+        .description(help)
+        .requiredOption('--role <role>', 'the role')
+        .option('--namespace <ns>', 'the namespace of the binding (default: everywhere)'),
+    ).action(async (name: string, flags: DataFlags & { role: string; namespace?: string }) => {
+      await withDataDir(flags, async ({ identity, actor }) => {
+        const binding = { user: name, role: flags.role, namespace: flags.namespace ?? null };
+        if (verb === 'bind') await identity.bind(actor, binding);
+        else await identity.unbind(actor, binding);
+        process.stdout.write(
+          `${verb === 'bind' ? 'bound' : 'unbound'} ${formatBinding(binding)} ${verb === 'bind' ? 'to' : 'from'} ${name}\n`,
+        );
+      });
+    });
+  }
+}

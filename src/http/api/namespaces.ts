@@ -1,0 +1,187 @@
+/**
+ * @module http/api/namespaces
+ * Namespaces: everyone signed in sees those they may pull from, with repository counts and what
+ * they may do there. Creating, publishing and deleting a namespace needs `admin` on it (the
+ * registry administrator has that everywhere; a team lead may hold it on `team-*`).
+ */
+import { Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
+import { RegistryError } from '../../core/errors.js';
+import type { Action } from '../../auth/types.js';
+import type { NamespaceRow } from '../../meta/store.js';
+import { conflict, denied, invalid, notFound, type Api, type Caller } from './context.js';
+import { Namespace, NameParams } from './schemas.js';
+
+const NamespaceList = Type.Object({ items: Type.Array(Namespace) });
+
+const NewNamespace = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 255 }),
+    public: Type.Optional(Type.Boolean({ description: 'Anonymous pull (default false)' })),
+  },
+  { additionalProperties: false },
+);
+const NamespacePatch = Type.Object({ public: Type.Boolean() }, { additionalProperties: false });
+const DeleteQuery = Type.Object(
+  {
+    force: Type.Optional(
+      Type.Boolean({ description: 'Also delete its repositories, tags and manifests' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+const ORDER: readonly Action[] = ['pull', 'push', 'delete', 'admin'];
+
+export function registerNamespaceRoutes(api: Api): void {
+  const { registry } = api.options;
+  const namespaces = registry.namespaces;
+
+  async function view(
+    caller: Caller,
+    row: NamespaceRow,
+    repositories: number,
+  ): Promise<typeof Namespace.static> {
+    const actions = await api.actions(caller, row.name);
+    return {
+      name: row.name,
+      public: row.public,
+      createdAt: row.createdAt,
+      repositories,
+      actions: ORDER.filter((a) => actions.has(a)),
+    };
+  }
+
+  async function find(name: string): Promise<{ row: NamespaceRow; repositories: number }> {
+    const row = (await namespaces.list()).find((n) => n.name === name);
+    if (!row) throw notFound(`namespace "${name}" does not exist`);
+    return { row, repositories: row.repositories };
+  }
+
+  async function requireAdmin(caller: Caller, name: string): Promise<void> {
+    if (!(await api.actions(caller, name)).has('admin'))
+      throw denied(`changing namespace "${name}" needs the admin action on it`);
+  }
+
+  function audit(
+    caller: Caller,
+    request: FastifyRequest,
+    action: string,
+    name: string,
+    detail?: Record<string, unknown>,
+  ): void {
+    api.record(caller, request, `namespace.${action}`, name, detail);
+  }
+
+  api.route({
+    method: 'GET',
+    url: '/namespaces',
+    operationId: 'listNamespaces',
+    summary: 'Namespaces the caller may pull from, with repository counts',
+    tag: 'namespaces',
+    access: 'signed-in',
+    response: NamespaceList,
+    handler: async ({ caller }) => {
+      const items = [];
+      for (const ns of await namespaces.list()) {
+        const v = await view(caller, ns, ns.repositories);
+        if (v.actions.includes('pull')) items.push(v);
+      }
+      return { items };
+    },
+  });
+
+  api.route({
+    method: 'GET',
+    url: '/namespaces/:name',
+    operationId: 'getNamespace',
+    summary: 'One namespace (needs pull on it)',
+    tag: 'namespaces',
+    access: 'signed-in',
+    params: NameParams,
+    response: Namespace,
+    handler: async ({ caller, params }) => {
+      if (!(await api.actions(caller, params.name)).has('pull'))
+        throw denied(`you may not see namespace "${params.name}"`);
+      const { row, repositories } = await find(params.name);
+      return view(caller, row, repositories);
+    },
+  });
+
+  api.route({
+    method: 'POST',
+    url: '/namespaces',
+    operationId: 'createNamespace',
+    summary: 'Create a namespace',
+    tag: 'namespaces',
+    access: 'signed-in',
+    body: NewNamespace,
+    status: 201,
+    response: Namespace,
+    handler: async ({ caller, request, body }) => {
+      await requireAdmin(caller, body.name);
+      if (await namespaces.get(body.name))
+        throw conflict(`namespace "${body.name}" already exists`);
+      const isPublic = body.public ?? false;
+      const row = await domain(() => namespaces.create(body.name, { public: isPublic }));
+      audit(caller, request, 'create', row.name, { public: row.public });
+      return view(caller, row, 0);
+    },
+  });
+
+  api.route({
+    method: 'PATCH',
+    url: '/namespaces/:name',
+    operationId: 'updateNamespace',
+    summary: 'Make a namespace public (anonymous pull) or private',
+    tag: 'namespaces',
+    access: 'signed-in',
+    params: NameParams,
+    body: NamespacePatch,
+    response: Namespace,
+    handler: async ({ caller, request, params, body }) => {
+      await requireAdmin(caller, params.name);
+      await domain(() => namespaces.setPublic(params.name, body.public));
+      audit(caller, request, 'update', params.name, { public: body.public });
+      const { row, repositories } = await find(params.name);
+      return view(caller, row, repositories);
+    },
+  });
+
+  api.route({
+    method: 'DELETE',
+    url: '/namespaces/:name',
+    operationId: 'deleteNamespace',
+    summary: 'Delete a namespace (409 while it has repositories, unless force=true)',
+    tag: 'namespaces',
+    access: 'signed-in',
+    params: NameParams,
+    querystring: DeleteQuery,
+    handler: async ({ caller, request, params, query }) => {
+      await requireAdmin(caller, params.name);
+      const force = query.force ?? false;
+      await domain(
+        () => namespaces.delete(params.name, { force }),
+        `namespace "${params.name}" still has repositories; delete them first or pass force=true`,
+      );
+      audit(caller, request, 'delete', params.name, { force });
+    },
+  });
+}
+
+/**
+ * The namespace service speaks the /v2 vocabulary (NAME_INVALID, NAME_UNKNOWN, DENIED for
+ * "exists" and "not empty"); the admin API answers with its own codes.
+ */
+async function domain<T>(run: () => Promise<T>, conflictMessage?: string): Promise<T> {
+  try {
+    return await run();
+  } catch (e) {
+    if (!(e instanceof RegistryError)) throw e;
+    const detail = e.detail ? { ...e.detail } : undefined;
+    if (e.code === 'NAME_INVALID') throw invalid(e.message, detail);
+    if (e.code === 'NAME_UNKNOWN') throw notFound(e.message);
+    if (e.code === 'DENIED') throw conflict(conflictMessage ?? e.message);
+    throw e;
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * @module http/api/schemas
+ * TypeBox schemas shared by several admin API modules. They validate requests (Fastify's Ajv),
+ * shape responses (fast-json-stringify drops any property a schema does not name, so a new field
+ * on a service object never leaks by accident) and become the OpenAPI document.
+ */
+import { Type } from '@sinclair/typebox';
+
+export const Action = Type.Union(
+  [Type.Literal('pull'), Type.Literal('push'), Type.Literal('delete'), Type.Literal('admin')],
+  { description: '`admin` implies pull, push and delete' },
+);
+
+export const Privilege = Type.Object(
+  {
+    pattern: Type.String({
+      minLength: 1,
+      maxLength: 256,
+      description: 'Namespace pattern: `*`, a namespace, or a prefix ending in `*`',
+    }),
+    actions: Type.Array(Action, { minItems: 1, maxItems: 4 }),
+  },
+  { additionalProperties: false },
+);
+
+export const RoleBinding = Type.Object(
+  {
+    role: Type.String({ minLength: 1, maxLength: 64 }),
+    namespace: Type.Union([Type.String({ maxLength: 255 }), Type.Null()], {
+      description: 'null binds the role everywhere',
+    }),
+  },
+  { additionalProperties: false },
+);
+
+export const RoleBindingInput = Type.Object(
+  {
+    role: Type.String({ minLength: 1, maxLength: 64 }),
+    namespace: Type.Optional(Type.Union([Type.String({ maxLength: 255 }), Type.Null()])),
+  },
+  { additionalProperties: false },
+);
+
+export const User = Type.Object({
+  name: Type.String(),
+  disabled: Type.Boolean(),
+  createdAt: Type.String(),
+  updatedAt: Type.String(),
+  roles: Type.Array(RoleBinding),
+});
+
+export const UserName = Type.String({ minLength: 1, maxLength: 64 });
+export const Password = Type.String({ minLength: 1, maxLength: 1024 });
+
+export const Role = Type.Object({
+  name: Type.String(),
+  description: Type.String(),
+  builtin: Type.Boolean(),
+  privileges: Type.Array(Privilege),
+});
+
+export const AccessToken = Type.Object({
+  id: Type.String(),
+  user: Type.String(),
+  name: Type.String(),
+  privileges: Type.Array(Privilege),
+  expiresAt: Type.Union([Type.String(), Type.Null()]),
+  createdAt: Type.String(),
+  lastUsedAt: Type.Union([Type.String(), Type.Null()]),
+  revokedAt: Type.Union([Type.String(), Type.Null()]),
+});
+
+export const Namespace = Type.Object({
+  name: Type.String(),
+  public: Type.Boolean(),
+  createdAt: Type.String(),
+  repositories: Type.Integer(),
+  actions: Type.Array(Action, { description: 'What the caller may do in this namespace' }),
+});
+
+export const AuditEvent = Type.Object({
+  id: Type.Integer(),
+  at: Type.String(),
+  actor: Type.String(),
+  action: Type.String(),
+  target: Type.String(),
+  outcome: Type.Union([Type.Literal('success'), Type.Literal('failure'), Type.Literal('denied')]),
+  client: Type.String(),
+  detail: Type.Optional(Type.Object({}, { additionalProperties: true })),
+});
+
+export const ErrorBody = Type.Object({
+  errors: Type.Array(
+    Type.Object({
+      code: Type.String(),
+      message: Type.String(),
+      detail: Type.Optional(Type.Unknown()),
+    }),
+  ),
+});
+
+export const NameParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 255 }) });
