@@ -4,6 +4,7 @@
  * graceful shutdown that lets in-flight requests finish before the database closes.
  */
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config/schema.js';
@@ -15,7 +16,10 @@ import { loadTokenSigner } from './auth/jwt.js';
 import { createAuthService, type AuthService } from './auth/service.js';
 import { createThrottle } from './auth/throttle.js';
 import { buildServer } from './http/server.js';
+import { errorBody } from './http/errors.js';
+import { RegistryError } from './core/errors.js';
 import type { Registry } from './registry/index.js';
+import { resolveTls, type ServingTls } from './tls/setup.js';
 
 async function createAuth(
   config: Config,
@@ -50,8 +54,17 @@ export interface BerthApp {
   /** Null when authentication is off. */
   readonly auth: AuthService | null;
   readonly identity: IdentityService;
+  /** How the listeners speak TLS; null for plain HTTP. */
+  readonly tls: ServingTls | null;
+  /** The HTTP→HTTPS redirect listener's bound address, once listening (tls.redirectFrom). */
+  readonly redirectAddress: string | null;
   /** Starts every listener; resolves to the bound addresses (`host:port`). */
   listen(): Promise<string[]>;
+  /**
+   * Reads the certificate again (a renewal by `berth cert`) and hands it to the listeners for
+   * new connections; a certificate that fails the checks leaves the current one in place.
+   */
+  reloadTls(): Promise<ServingTls | null>;
   /** Stops accepting, lets requests finish (up to the grace period), then closes the stores. */
   close(): Promise<void>;
 }
@@ -64,6 +77,8 @@ export interface AppOptions {
 }
 
 export async function createApp(config: Config, options: AppOptions = {}): Promise<BerthApp> {
+  // First: a certificate that clients would refuse stops the start before anything is created.
+  let tls = await resolveTls(config);
   const dataDir = await openDataDir(config.data, {
     defaultNamespace: config.registry.defaultNamespace,
     adminPassword: options.adminPassword,
@@ -92,10 +107,27 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     externalUrl: config.externalUrl,
     trustedProxies: config.trustedProxies,
   });
+  server.get('/ca.crt', (_request, reply) => {
+    if (tls?.ca) return reply.type('application/x-x509-ca-cert').send(tls.ca.pem);
+    return reply
+      .code(404)
+      .type('application/json')
+      .send(
+        errorBody(
+          new RegistryError(
+            'NOT_FOUND',
+            tls
+              ? 'this registry serves a certificate Berth did not make: get the CA from whoever issued it'
+              : 'this registry serves plain HTTP: there is no CA certificate',
+          ),
+        ),
+      );
+  });
   await server.ready();
   await registry.uploads.removeOrphans();
 
-  const listeners: http.Server[] = [];
+  const listeners: (http.Server | https.Server)[] = [];
+  let redirectAddress: string | null = null;
   const sockets = new Set<Socket>();
   const purge = setInterval(() => {
     const idleSince = new Date(Date.now() - config.registry.uploadTtlHours * 3600_000);
@@ -106,38 +138,92 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   }, PURGE_INTERVAL_MS);
   purge.unref();
 
+  function track(listener: http.Server | https.Server): void {
+    listener.on('connection', (socket: Socket) => {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+    });
+    listeners.push(listener);
+  }
+
+  async function bind(listener: http.Server | https.Server, address: string): Promise<string> {
+    const { host, port } = parseListen(address);
+    await new Promise<void>((resolve, reject) => {
+      listener.once('error', reject);
+      listener.listen({ port, ...(host !== undefined ? { host } : {}) }, () => {
+        listener.off('error', reject);
+        resolve();
+      });
+    });
+    const info = listener.address() as AddressInfo;
+    return info.family === 'IPv6'
+      ? `[${info.address}]:${info.port}`
+      : `${info.address}:${info.port}`;
+  }
+
   async function listen(): Promise<string[]> {
     const bound: string[] = [];
+    const options = {
+      // Node's 300 s whole-request limit would cut a slow layer upload: only idle time counts.
+      requestTimeout: 0,
+      headersTimeout: 60_000,
+      keepAliveTimeout: 65_000,
+    };
+    const handler: http.RequestListener = (req, res) => server.routing(req, res);
     for (const address of config.listen) {
-      const { host, port } = parseListen(address);
-      const listener = http.createServer(
-        {
-          // Node's 300 s whole-request limit would cut a slow layer upload: only idle time counts.
-          requestTimeout: 0,
-          headersTimeout: 60_000,
-          keepAliveTimeout: 65_000,
-        },
-        (req, res) => server.routing(req, res),
-      );
+      const listener = tls
+        ? https.createServer({ ...options, ...secureContext(tls) }, handler)
+        : http.createServer(options, handler);
+      if (listener instanceof https.Server) {
+        // A client that does not trust the CA hangs up mid-handshake: worth a line at debug only.
+        listener.on('tlsClientError', (err: Error) =>
+          server.log.debug({ err: err.message }, 'TLS handshake failed'),
+        );
+      }
       listener.setTimeout(config.http.idleTimeoutSeconds * 1000);
-      listener.on('connection', (socket: Socket) => {
-        sockets.add(socket);
-        socket.once('close', () => sockets.delete(socket));
+      track(listener);
+      bound.push(await bind(listener, address));
+    }
+    if (tls && config.tls.redirectFrom !== undefined) {
+      const httpsPort = Number(bound[0]?.slice(bound[0].lastIndexOf(':') + 1));
+      const redirect = http.createServer(options, (req, res) => {
+        const location = httpsLocation(req.headers.host, req.url, httpsPort);
+        res.writeHead(308, { location, 'content-type': 'text/plain; charset=utf-8' });
+        res.end(`This registry speaks HTTPS: ${location}\n`);
       });
-      await new Promise<void>((resolve, reject) => {
-        listener.once('error', reject);
-        listener.listen({ port, ...(host !== undefined ? { host } : {}) }, () => {
-          listener.off('error', reject);
-          resolve();
-        });
-      });
-      listeners.push(listener);
-      const info = listener.address() as AddressInfo;
-      bound.push(
-        info.family === 'IPv6' ? `[${info.address}]:${info.port}` : `${info.address}:${info.port}`,
-      );
+      redirect.setTimeout(config.http.idleTimeoutSeconds * 1000);
+      track(redirect);
+      redirectAddress = await bind(redirect, config.tls.redirectFrom);
     }
     return bound;
+  }
+
+  /** Where a plain-HTTP request goes: the external URL, else the same host on the HTTPS port. */
+  function httpsLocation(
+    hostHeader: string | undefined,
+    url: string | undefined,
+    port: number,
+  ): string {
+    const path = url?.startsWith('/') ? url : '/';
+    if (config.externalUrl?.startsWith('https://')) return `${config.externalUrl}${path}`;
+    // Only a plain host name or IP from the Host header: anything else could steer the redirect.
+    const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::\d{1,5})?$/.exec(hostHeader ?? '');
+    const names = tls?.credentials.names;
+    const fallback = names?.dns[0] ?? names?.ips[0] ?? 'localhost';
+    const host = m?.[1] ?? (fallback.includes(':') ? `[${fallback}]` : fallback);
+    return `https://${host}${port === 443 ? '' : `:${port}`}${path}`;
+  }
+
+  async function reloadTls(): Promise<ServingTls | null> {
+    // A plain-HTTP server stays plain: switching would need new listeners.
+    if (!tls) return null;
+    const next = await resolveTls(config);
+    if (!next) return tls;
+    for (const listener of listeners) {
+      if (listener instanceof https.Server) listener.setSecureContext(secureContext(next));
+    }
+    tls = next;
+    return tls;
   }
 
   async function close(): Promise<void> {
@@ -161,5 +247,26 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     await dataDir.meta.close();
   }
 
-  return { config, registry, server, dataDir, auth, identity, listen, close };
+  return {
+    config,
+    registry,
+    server,
+    dataDir,
+    auth,
+    identity,
+    get tls() {
+      return tls;
+    },
+    get redirectAddress() {
+      return redirectAddress;
+    },
+    listen,
+    reloadTls,
+    close,
+  };
+}
+
+/** TLS 1.2 and 1.3 only, with Node's default (modern, forward-secret first) cipher list. */
+function secureContext(tls: ServingTls): https.ServerOptions {
+  return { cert: tls.credentials.certPem, key: tls.credentials.keyPem, minVersion: 'TLSv1.2' };
 }

@@ -8,7 +8,10 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/load.js';
 import { RegistryError } from '../core/errors.js';
 import { registerAuditCommand } from './commands/audit.js';
+import { registerCertCommand } from './commands/cert.js';
+import { registerDoctorCommand } from './commands/doctor.js';
 import { registerNamespaceCommands } from './commands/namespace.js';
+import { registerNginxConfigCommand } from './commands/nginx-config.js';
 import { registerRoleCommands } from './commands/role.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerTokenCommands } from './commands/token.js';
@@ -21,11 +24,14 @@ const program = new Command('berth')
   .showHelpAfterError();
 
 registerServeCommand(program);
+registerCertCommand(program);
 registerNamespaceCommands(program);
 registerUserCommands(program);
 registerRoleCommands(program);
 registerTokenCommands(program);
 registerAuditCommand(program);
+registerNginxConfigCommand(program);
+registerDoctorCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof CommanderError) process.exit(err.exitCode);

@@ -19,6 +19,15 @@ export interface ConfigSources {
     logLevel: string;
     externalUrl: string;
     auth: boolean;
+    tls: Partial<{
+      enabled: boolean;
+      cert: string;
+      key: string;
+      auto: boolean;
+      hosts: string[];
+      ips: string[];
+      redirectFrom: string;
+    }>;
   }>;
 }
 
@@ -46,6 +55,9 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     };
   }
 
+  if (env['BERTH_TLS_CERT']) raw['tls'] = { ...asObject(raw['tls']), cert: env['BERTH_TLS_CERT'] };
+  if (env['BERTH_TLS_KEY']) raw['tls'] = { ...asObject(raw['tls']), key: env['BERTH_TLS_KEY'] };
+
   const { flags = {} } = sources;
   if (flags.listen && flags.listen.length > 0) raw['listen'] = flags.listen;
   if (flags.data) raw['data'] = flags.data;
@@ -54,6 +66,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     raw['trustedProxies'] = flags.trustedProxies;
   if (flags.externalUrl) raw['externalUrl'] = flags.externalUrl.replace(/\/+$/, '');
   if (flags.auth !== undefined) raw['auth'] = { ...asObject(raw['auth']), enabled: flags.auth };
+  if (flags.tls) raw['tls'] = { ...asObject(raw['tls']), ...flags.tls };
 
   const withDefaults = Value.Default(ConfigSchema, raw);
   const errors = [...Value.Errors(ConfigSchema, withDefaults)];
@@ -65,6 +78,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   }
   const config = withDefaults as Config;
   for (const address of config.listen) parseListen(address);
+  if (config.tls.redirectFrom !== undefined) parseListen(config.tls.redirectFrom);
   return config;
 }
 

@@ -36,6 +36,27 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    tls: Type.Object(
+      {
+        /**
+         * Unset: HTTPS when a certificate is configured or `berth cert` wrote one into
+         * `<data>/tls`; false: plain HTTP regardless; true: refuse to start without a certificate.
+         */
+        enabled: Type.Optional(Type.Boolean()),
+        /** PEM server certificate (then any intermediates) and its unencrypted private key. */
+        cert: Type.Optional(Type.String({ minLength: 1 })),
+        key: Type.Optional(Type.String({ minLength: 1 })),
+        /** Make a CA and certificate in `<data>/tls` on first start, reuse them afterwards. */
+        auto: Type.Boolean({ default: false }),
+        /** Names for `auto` (default: this machine's host name and localhost). */
+        hosts: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+        /** IPs for `auto` (default: 127.0.0.1 and ::1). */
+        ips: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+        /** `HOST:PORT` of a plain-HTTP listener that redirects every request to HTTPS (308). */
+        redirectFrom: Type.Optional(Type.String({ minLength: 1 })),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     log: Type.Object(
       {
         level: Type.Union(

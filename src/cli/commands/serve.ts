@@ -1,9 +1,12 @@
 /**
  * @module cli/commands/serve
- * `berth serve`: runs the registry. SIGTERM/SIGINT shut it down gracefully.
+ * `berth serve`: runs the registry. SIGTERM/SIGINT shut it down gracefully; SIGHUP reloads the
+ * TLS certificate (after `berth cert` renewed it).
  */
 import type { Command } from 'commander';
-import { loadConfig } from '../../config/load.js';
+import { loadConfig, type ConfigSources } from '../../config/load.js';
+import type { BerthApp } from '../../app.js';
+import { clientSetupText, dialName, dialNames } from '../../tls/client-setup.js';
 import { collect } from '../output.js';
 
 interface ServeFlags {
@@ -14,6 +17,13 @@ interface ServeFlags {
   externalUrl?: string;
   trustedProxy: string[];
   auth: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsAuto?: boolean;
+  tlsHost: string[];
+  tlsIp: string[];
+  httpRedirect?: string;
+  tls: boolean;
 }
 
 export function registerServeCommand(program: Command): void {
@@ -43,6 +53,29 @@ export function registerServeCommand(program: Command): void {
       '--no-auth',
       'turn authentication off: everyone may do everything (trusted networks and tests only; env BERTH_AUTH=off)',
     )
+    .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (env BERTH_TLS_CERT)')
+    .option('--tls-key <file>', 'the private key of --tls-cert (env BERTH_TLS_KEY)')
+    .option(
+      '--tls-auto',
+      'make a CA and certificate in <data>/tls on first start and serve HTTPS with them',
+    )
+    .option(
+      '--tls-host <name>',
+      'a DNS name for --tls-auto (default: this host name and localhost); repeatable',
+      collect,
+      [],
+    )
+    .option(
+      '--tls-ip <ip>',
+      'an IP address for --tls-auto (default: 127.0.0.1 and ::1); repeatable',
+      collect,
+      [],
+    )
+    .option(
+      '--http-redirect <host:port>',
+      'also listen for plain HTTP there and redirect every request to HTTPS (308)',
+    )
+    .option('--no-tls', 'plain HTTP even if berth cert wrote a certificate into <data>/tls')
     .action(async (flags: ServeFlags) => {
       const config = loadConfig({
         file: flags.config,
@@ -53,6 +86,7 @@ export function registerServeCommand(program: Command): void {
           ...(flags.externalUrl ? { externalUrl: flags.externalUrl } : {}),
           ...(flags.trustedProxy.length > 0 ? { trustedProxies: flags.trustedProxy } : {}),
           ...(flags.auth ? {} : { auth: false }),
+          tls: tlsFlags(flags),
         },
       });
       const started = performance.now();
@@ -62,8 +96,9 @@ export function registerServeCommand(program: Command): void {
       const bound = await app.listen();
       const ms = Math.round(performance.now() - started);
       const out = process.stdout;
+      const scheme = app.tls ? 'https' : 'http';
       out.write(
-        `berth: serving the registry on ${bound.map((b) => `http://${b}`).join(', ')} (ready in ${ms} ms)\n`,
+        `berth: serving the registry on ${bound.map((b) => `${scheme}://${b}`).join(', ')} (ready in ${ms} ms)\n`,
       );
       out.write(`berth: data in ${app.dataDir.path}${app.dataDir.created ? ' (new)' : ''}\n`);
       printAdminPassword(app.dataDir.generatedAdminPassword, bound[0]);
@@ -72,12 +107,32 @@ export function registerServeCommand(program: Command): void {
           'berth: WARNING: authentication is OFF: anyone who can reach this port may push and delete\n',
         );
       }
-      out.write(
-        'berth: plain HTTP (no TLS). Clients other than on this machine need it allowed:\n' +
-          `       docker: "insecure-registries": ["${exampleHost(bound[0])}"] in /etc/docker/daemon.json ` +
-          '(not needed for 127.0.0.0/8)\n' +
-          '       podman/skopeo: --tls-verify=false\n',
-      );
+      if (app.tls) printTls(app, bound);
+      else {
+        out.write(
+          'berth: plain HTTP (no TLS). Clients other than on this machine need it allowed:\n' +
+            `       docker: "insecure-registries": ["${exampleHost(bound[0])}"] in /etc/docker/daemon.json ` +
+            '(not needed for 127.0.0.0/8)\n' +
+            '       podman/skopeo: --tls-verify=false\n' +
+            '       or serve HTTPS: berth cert --host NAME, then berth serve again\n',
+        );
+      }
+      process.on('SIGHUP', () => {
+        app.reloadTls().then(
+          (tls) => {
+            if (tls) {
+              out.write(
+                `berth: SIGHUP: serving ${tls.credentials.certFile} (valid until ${tls.credentials.notAfter.toISOString()})\n`,
+              );
+            }
+          },
+          (err: unknown) => {
+            process.stderr.write(
+              `berth: SIGHUP: kept the current certificate: ${err instanceof Error ? err.message : String(err)}\n`,
+            );
+          },
+        );
+      });
 
       let stopping = false;
       const stop = (signal: string): void => {
@@ -95,6 +150,54 @@ export function registerServeCommand(program: Command): void {
       process.on('SIGTERM', () => stop('SIGTERM'));
       process.on('SIGINT', () => stop('SIGINT'));
     });
+}
+
+function tlsFlags(flags: ServeFlags): NonNullable<NonNullable<ConfigSources['flags']>['tls']> {
+  return {
+    ...(flags.tls ? {} : { enabled: false }),
+    ...(flags.tlsCert ? { cert: flags.tlsCert } : {}),
+    ...(flags.tlsKey ? { key: flags.tlsKey } : {}),
+    ...(flags.tlsAuto ? { auto: true } : {}),
+    ...(flags.tlsHost.length > 0 ? { hosts: flags.tlsHost } : {}),
+    ...(flags.tlsIp.length > 0 ? { ips: flags.tlsIp } : {}),
+    ...(flags.httpRedirect ? { redirectFrom: flags.httpRedirect } : {}),
+  };
+}
+
+/** The certificate being served, what happened to it at start, and how clients trust it. */
+function printTls(app: BerthApp, bound: readonly string[]): void {
+  const tls = app.tls;
+  if (!tls) return;
+  const out = process.stdout;
+  const { credentials, ca } = tls;
+  const names = [...credentials.names.dns, ...credentials.names.ips].join(', ');
+  out.write(
+    `berth: TLS with ${credentials.certFile} for ${names} (valid until ${credentials.notAfter.toISOString().slice(0, 10)})\n`,
+  );
+  for (const note of tls.notes) out.write(`berth: ${note}\n`);
+  if (ca) out.write(`berth: clients can download the CA at /ca.crt (${ca.file})\n`);
+  if (app.redirectAddress) {
+    out.write(`berth: plain HTTP on ${app.redirectAddress} redirects to HTTPS\n`);
+  }
+  const port = Number(bound[0]?.slice(bound[0].lastIndexOf(':') + 1) ?? 5000);
+  const external = app.config.externalUrl?.startsWith('https://')
+    ? new URL(app.config.externalUrl)
+    : undefined;
+  const dial = external
+    ? [dialName(external.hostname.replace(/^\[|\]$/g, ''), Number(external.port || 443))]
+    : dialNames(credentials.names, port);
+  const text = clientSetupText({
+    dial,
+    caFile: ca?.file ?? null,
+    caFingerprint: ca?.cert.fingerprint256 ?? null,
+    servesCa: ca !== null,
+    selfSignedFile:
+      credentials.leaf.checkIssued(credentials.leaf) &&
+      credentials.leaf.verify(credentials.leaf.publicKey)
+        ? credentials.certFile
+        : undefined,
+  });
+  out.write(`\n${text}\n`);
 }
 
 /** The generated first password is shown exactly once, with the command to use it. */
