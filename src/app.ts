@@ -16,8 +16,6 @@ import { loadTokenSigner } from './auth/jwt.js';
 import { createAuthService, type AuthService } from './auth/service.js';
 import { createThrottle } from './auth/throttle.js';
 import { buildServer } from './http/server.js';
-import { errorBody } from './http/errors.js';
-import { RegistryError } from './core/errors.js';
 import type { Registry } from './registry/index.js';
 import { resolveTls, type ServingTls } from './tls/setup.js';
 
@@ -106,22 +104,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     tokenTtlSeconds: config.auth.tokenTtlSeconds,
     externalUrl: config.externalUrl,
     trustedProxies: config.trustedProxies,
-  });
-  server.get('/ca.crt', (_request, reply) => {
-    if (tls?.ca) return reply.type('application/x-x509-ca-cert').send(tls.ca.pem);
-    return reply
-      .code(404)
-      .type('application/json')
-      .send(
-        errorBody(
-          new RegistryError(
-            'NOT_FOUND',
-            tls
-              ? 'this registry serves a certificate Berth did not make: get the CA from whoever issued it'
-              : 'this registry serves plain HTTP: there is no CA certificate',
-          ),
-        ),
-      );
+    // A getter: SIGHUP may swap the certificate (and its CA) while serving.
+    caCertificate: () => {
+      if (tls === null) return { none: 'plain-http' };
+      return tls.ca ? { pem: tls.ca.pem } : { none: 'foreign' };
+    },
   });
   await server.ready();
   await registry.uploads.removeOrphans();

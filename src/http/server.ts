@@ -29,6 +29,8 @@ export interface ServerOptions {
   externalUrl: string | undefined;
   /** Proxies whose X-Forwarded-* headers are believed. */
   trustedProxies: string[];
+  /** The CA certificate to serve at /ca.crt: PEM when Berth made it, else why there is none. */
+  caCertificate: () => { pem: string } | { none: 'plain-http' | 'foreign' };
 }
 
 export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
@@ -107,6 +109,18 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       maxManifestBytes: options.maxManifestBytes,
       verifyManifestReferences: options.registry.options.verifyManifestReferences,
     },
+  });
+  app.get('/ca.crt', (_request, reply) => {
+    const ca = options.caCertificate();
+    if ('pem' in ca) return reply.type('application/x-x509-ca-cert').send(ca.pem);
+    const message =
+      ca.none === 'foreign'
+        ? 'this registry serves a certificate Berth did not make: get the CA from whoever issued it'
+        : 'this registry serves plain HTTP: there is no CA certificate';
+    return reply
+      .code(404)
+      .type('application/json')
+      .send(errorBody(new RegistryError('NOT_FOUND', message)));
   });
   app.get('/healthz', (_request, reply) => reply.send({ status: 'ok' }));
   return app;
