@@ -101,7 +101,7 @@ export function registerServeCommand(program: Command): void {
         `berth: serving the registry on ${bound.map((b) => `${scheme}://${b}`).join(', ')} (ready in ${ms} ms)\n`,
       );
       out.write(`berth: data in ${app.dataDir.path}${app.dataDir.created ? ' (new)' : ''}\n`);
-      printAdminPassword(app.dataDir.generatedAdminPassword, bound[0]);
+      printAdminPassword(app.dataDir.generatedAdminPassword, exampleHost(bound[0]));
       if (!config.auth.enabled) {
         out.write(
           'berth: WARNING: authentication is OFF: anyone who can reach this port may push and delete\n',
@@ -201,12 +201,12 @@ function printTls(app: BerthApp, bound: readonly string[]): void {
 }
 
 /** The generated first password is shown exactly once, with the command to use it. */
-export function printAdminPassword(password: string | undefined, host: string | undefined): void {
+function printAdminPassword(password: string | undefined, host: string): void {
   if (password === undefined) return;
   process.stdout.write(
     'berth: created user "admin" with password:\n\n' +
       `    ${password}\n\n` +
-      `       log in with: docker login ${host ?? 'HOST:5000'} -u admin   (this password is not shown again;\n` +
+      `       log in with: docker login ${host} -u admin   (this password is not shown again;\n` +
       '       change it with: berth user passwd admin)\n',
   );
 }
