@@ -30,6 +30,7 @@ import {
   writeRandomFile,
   type ImageManifest,
 } from './images.js';
+import { clientSandbox } from './client-sandbox.js';
 
 const COMMAND_TIMEOUT = 120_000;
 const STEP_TIMEOUT = 180_000;
@@ -151,41 +152,9 @@ beforeAll(async () => {
     );
   }
 
-  const podmanRoot = path.join(work, 'podman');
-  const tmp = path.join(work, 'tmp');
-  await mkdir(podmanRoot);
-  await mkdir(tmp);
-  const storageConf = path.join(podmanRoot, 'storage.conf');
-  await writeFile(
-    storageConf,
-    `[storage]\ndriver = "vfs"\ngraphroot = "${podmanRoot}/root"\nrunroot = "${podmanRoot}/run"\n`,
-  );
-  const dockerConfig = path.join(work, 'client-docker-config');
-  await mkdir(dockerConfig);
-  const defaultAuthFile = path.join(work, 'default-auth.json');
-  await writeFile(defaultAuthFile, '{"auths":{}}\n');
-  clientEnv = {
-    ...process.env,
-    TMPDIR: tmp,
-    CONTAINERS_STORAGE_CONF: storageConf,
-    // No credentials from the machine: the default auth.json and ~/.docker/config.json stay unread.
-    REGISTRY_AUTH_FILE: defaultAuthFile,
-    DOCKER_CONFIG: dockerConfig,
-  };
-  podmanGlobal = [
-    '--root',
-    path.join(podmanRoot, 'root'),
-    '--runroot',
-    path.join(podmanRoot, 'run'),
-    '--storage-driver',
-    'vfs',
-    '--tmpdir',
-    path.join(podmanRoot, 'libpod-tmp'),
-    '--events-backend',
-    'none',
-    '--cgroup-manager',
-    'cgroupfs',
-  ];
+  ({ env: clientEnv, podmanArgs: podmanGlobal } = await clientSandbox(work, {
+    isolateCredentials: true,
+  }));
 });
 
 afterAll(async () => {

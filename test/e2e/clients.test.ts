@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -31,6 +31,7 @@ import {
   type ImageManifest,
   type RunResult,
 } from './images.js';
+import { clientSandbox } from './client-sandbox.js';
 
 const DOCKER_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
 const DOCKER_LAYER = 'application/vnd.docker.image.rootfs.diff.tar.gzip';
@@ -122,32 +123,7 @@ beforeAll(async () => {
   // lower case (mkdtemp's random suffix is not).
   work = path.join(tmpdir(), `berth-e2e-clients-${randomBytes(6).toString('hex')}`);
   await mkdir(work);
-  const tmp = path.join(work, 'tmp');
-  const podmanRoot = path.join(work, 'podman');
-  await mkdir(tmp);
-  await mkdir(podmanRoot);
-  // A private storage.conf, so a system one (e.g. overlay options) cannot break the vfs driver and
-  // podman keeps all its images and state under the temp dir.
-  const storageConf = path.join(podmanRoot, 'storage.conf');
-  await writeFile(
-    storageConf,
-    `[storage]\ndriver = "vfs"\ngraphroot = "${podmanRoot}/root"\nrunroot = "${podmanRoot}/run"\n`,
-  );
-  clientEnv = { ...process.env, TMPDIR: tmp, CONTAINERS_STORAGE_CONF: storageConf };
-  podmanGlobal = [
-    '--root',
-    path.join(podmanRoot, 'root'),
-    '--runroot',
-    path.join(podmanRoot, 'run'),
-    '--storage-driver',
-    'vfs',
-    '--tmpdir',
-    path.join(podmanRoot, 'libpod-tmp'),
-    '--events-backend',
-    'none',
-    '--cgroup-manager',
-    'cgroupfs',
-  ];
+  ({ env: clientEnv, podmanArgs: podmanGlobal } = await clientSandbox(work));
   // Info level: the access log is how the mount test sees which requests reached the server.
   server = await startServerProcess({
     dataDir: path.join(work, 'data'),

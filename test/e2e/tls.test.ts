@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -22,6 +22,7 @@ import {
   type ImageManifest,
 } from './images.js';
 import { httpsGet, startTlsServer, type TlsServer } from './tls-server.js';
+import { clientSandbox } from './client-sandbox.js';
 
 const COMMAND_TIMEOUT = 120_000;
 const STEP_TIMEOUT = 180_000;
@@ -142,40 +143,9 @@ beforeAll(async () => {
     `${USER.password}\n`,
   );
 
-  const podmanRoot = path.join(work, 'podman');
-  const tmp = path.join(work, 'tmp');
-  await mkdir(podmanRoot);
-  await mkdir(tmp);
-  const storageConf = path.join(podmanRoot, 'storage.conf');
-  await writeFile(
-    storageConf,
-    `[storage]\ndriver = "vfs"\ngraphroot = "${podmanRoot}/root"\nrunroot = "${podmanRoot}/run"\n`,
-  );
-  const defaultAuthFile = path.join(work, 'default-auth.json');
-  await writeFile(defaultAuthFile, '{"auths":{}}\n');
-  const dockerConfig = path.join(work, 'client-docker-config');
-  await mkdir(dockerConfig);
-  clientEnv = {
-    ...process.env,
-    TMPDIR: tmp,
-    CONTAINERS_STORAGE_CONF: storageConf,
-    REGISTRY_AUTH_FILE: defaultAuthFile,
-    DOCKER_CONFIG: dockerConfig,
-  };
-  podmanGlobal = [
-    '--root',
-    path.join(podmanRoot, 'root'),
-    '--runroot',
-    path.join(podmanRoot, 'run'),
-    '--storage-driver',
-    'vfs',
-    '--tmpdir',
-    path.join(podmanRoot, 'libpod-tmp'),
-    '--events-backend',
-    'none',
-    '--cgroup-manager',
-    'cgroupfs',
-  ];
+  ({ env: clientEnv, podmanArgs: podmanGlobal } = await clientSandbox(work, {
+    isolateCredentials: true,
+  }));
 }, STEP_TIMEOUT);
 
 afterAll(async () => {
