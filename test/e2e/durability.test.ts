@@ -17,6 +17,7 @@ import {
   OCI_LAYER,
   OCI_MANIFEST,
   pushBlob,
+  pullBlobHashed,
   pushImage,
   putManifest,
   randomBlob,
@@ -198,28 +199,6 @@ async function waitForSize(dataDir: string, id: string, size: number): Promise<n
   return current;
 }
 
-async function sha256OfBlob(
-  base: string,
-  name: string,
-  digest: string,
-): Promise<{ status: number; digest: string; size: number }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(`${base}/v2/${name}/blobs/${digest}`, { agent: false }, (res) => {
-      const hash = createHash('sha256');
-      let size = 0;
-      res.on('data', (c: Buffer) => {
-        hash.update(c);
-        size += c.length;
-      });
-      res.on('error', reject);
-      res.on('end', () => {
-        resolve({ status: res.statusCode ?? 0, digest: `sha256:${hash.digest('hex')}`, size });
-      });
-    });
-    req.on('error', reject);
-  });
-}
-
 function expectRange(reply: Reply, offset: number): void {
   expect(reply.headers.range).toBe(`0-${offset - 1}`);
 }
@@ -310,7 +289,7 @@ describe('a SIGKILL while a chunk is streaming', () => {
 
     const blobs = [Buffer.from(image.config), ...image.layers];
     for (const blob of blobs) {
-      const pulled = await sha256OfBlob(base, REPO, sha256(blob));
+      const pulled = await pullBlobHashed(base, REPO, sha256(blob));
       expect(pulled).toEqual({ status: 200, digest: sha256(blob), size: blob.length });
     }
   });
@@ -338,7 +317,7 @@ describe('a SIGKILL while a chunk is streaming', () => {
     expect(put.status, put.body.toString()).toBe(201);
     expect(put.headers['docker-content-digest']).toBe(bigDigest);
 
-    const pulled = await sha256OfBlob(server.url, REPO, bigDigest);
+    const pulled = await pullBlobHashed(server.url, REPO, bigDigest);
     expect(pulled).toEqual({ status: 200, digest: bigDigest, size: CHUNKS * CHUNK });
   });
 
@@ -352,7 +331,7 @@ describe('a SIGKILL while a chunk is streaming', () => {
     const digest = sha256(smallFirst);
     const put = await send(withQuery(small.url, 'digest', digest), 'PUT', { 'content-length': 0 });
     expect(put.status, put.body.toString()).toBe(201);
-    const pulled = await sha256OfBlob(server.url, REPO, digest);
+    const pulled = await pullBlobHashed(server.url, REPO, digest);
     expect(pulled).toEqual({ status: 200, digest, size: MiB });
   });
 
@@ -364,7 +343,7 @@ describe('a SIGKILL while a chunk is streaming', () => {
     expect(res.status).toBe(200);
     expect(await res.text()).toBe(next.manifest);
     for (const layer of next.layers) {
-      expect((await sha256OfBlob(server.url, REPO, sha256(layer))).digest).toBe(sha256(layer));
+      expect((await pullBlobHashed(server.url, REPO, sha256(layer))).digest).toBe(sha256(layer));
     }
   });
 });
@@ -442,7 +421,7 @@ describe('requests that fail half-way', () => {
       'content-length': 0,
     });
     expect(put.status, put.body.toString()).toBe(201);
-    const pulled = await sha256OfBlob(base, REPO, sha256(whole));
+    const pulled = await pullBlobHashed(base, REPO, sha256(whole));
     expect(pulled).toEqual({ status: 200, digest: sha256(whole), size: whole.length });
   });
 

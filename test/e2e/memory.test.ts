@@ -13,6 +13,7 @@ import http, { type IncomingHttpHeaders } from 'node:http';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pullBlobHashed } from '../helpers/oci.js';
 import { ROOT, startServerProcess, type ServerProcess } from '../helpers/server.js';
 
 const MiB = 1024 * 1024;
@@ -216,28 +217,6 @@ async function pushStreamed(base: string, size: number): Promise<string> {
   return digest;
 }
 
-/** GETs a blob, hashing it as it arrives. */
-function pullHashed(
-  base: string,
-  digest: string,
-): Promise<{ status: number; digest: string; size: number }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(`${base}/v2/${REPO}/blobs/${digest}`, { agent: false }, (res) => {
-      const hash = createHash('sha256');
-      let size = 0;
-      res.on('data', (c: Buffer) => {
-        hash.update(c);
-        size += c.length;
-      });
-      res.on('error', reject);
-      res.on('end', () => {
-        resolve({ status: res.statusCode ?? 0, digest: `sha256:${hash.digest('hex')}`, size });
-      });
-    });
-    req.on('error', reject);
-  });
-}
-
 // ── the tests ────────────────────────────────────────────────────────────────
 
 describe('server memory while a 1 GiB blob streams through', () => {
@@ -283,10 +262,10 @@ describe('server memory while a 1 GiB blob streams through', () => {
 
   it('pulls the 1 GiB blob back with RSS growth under 40 MB', async () => {
     expect(digest).not.toBe('');
-    expect((await pullHashed(server.url, warmDigest)).digest).toBe(warmDigest);
+    expect((await pullBlobHashed(server.url, REPO, warmDigest)).digest).toBe(warmDigest);
     let pulled = { status: 0, digest: '', size: 0 };
     const { delta, ...pull } = await measure(server.pid, async () => {
-      pulled = await pullHashed(server.url, digest);
+      pulled = await pullBlobHashed(server.url, REPO, digest);
     });
     results.pull = pull;
     console.log(

@@ -2,6 +2,7 @@
  * Helpers that speak the distribution API with fetch, for building test content.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import http from 'node:http';
 
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
@@ -114,4 +115,27 @@ export async function pushImage(
 export async function errorCode(res: Response): Promise<string | undefined> {
   const body = (await res.json()) as { errors?: { code?: string }[] };
   return body.errors?.[0]?.code;
+}
+
+/** GETs a blob with node:http (no buffering), hashing it as it arrives. */
+export function pullBlobHashed(
+  base: string,
+  name: string,
+  digest: string,
+): Promise<{ status: number; digest: string; size: number }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(`${base}/v2/${name}/blobs/${digest}`, { agent: false }, (res) => {
+      const hash = createHash('sha256');
+      let size = 0;
+      res.on('data', (c: Buffer) => {
+        hash.update(c);
+        size += c.length;
+      });
+      res.on('error', reject);
+      res.on('end', () => {
+        resolve({ status: res.statusCode ?? 0, digest: `sha256:${hash.digest('hex')}`, size });
+      });
+    });
+    req.on('error', reject);
+  });
 }
