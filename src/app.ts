@@ -15,7 +15,9 @@ import { createIdentityService, type IdentityService } from './auth/identity.js'
 import { loadTokenSigner } from './auth/jwt.js';
 import { createAuthService, type AuthService } from './auth/service.js';
 import { createThrottle } from './auth/throttle.js';
+import type { TlsStatus } from './http/api/index.js';
 import { buildServer } from './http/server.js';
+import { loadWebUi } from './http/ui.js';
 import type { Registry } from './registry/index.js';
 import { resolveTls, type ServingTls } from './tls/setup.js';
 
@@ -72,6 +74,8 @@ const PURGE_INTERVAL_MS = 10 * 60 * 1000;
 export interface AppOptions {
   /** Password for the `admin` user if this start creates it (BERTH_ADMIN_PASSWORD). */
   adminPassword?: string | undefined;
+  /** The web UI's build directory (default: this install's `web/dist`). */
+  webRoot?: string | undefined;
 }
 
 export async function createApp(config: Config, options: AppOptions = {}): Promise<BerthApp> {
@@ -109,6 +113,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       if (tls === null) return { none: 'plain-http' };
       return tls.ca ? { pem: tls.ca.pem } : { none: 'foreign' };
     },
+    tlsStatus: () => tlsStatus(tls),
+    webUi: loadWebUi(options.webRoot),
   });
   await server.ready();
   await registry.uploads.removeOrphans();
@@ -250,6 +256,23 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     listen,
     reloadTls,
     close,
+  };
+}
+
+/** The certificate's public facts for the admin API's system page. */
+function tlsStatus(tls: ServingTls | null): TlsStatus {
+  if (!tls) return { enabled: false, caAvailable: false, certificate: null };
+  const { leaf, names, notAfter } = tls.credentials;
+  return {
+    enabled: true,
+    caAvailable: tls.ca !== null,
+    certificate: {
+      subject: leaf.subject,
+      issuer: leaf.issuer,
+      dnsNames: names.dns,
+      ipAddresses: names.ips,
+      notAfter: notAfter.toISOString(),
+    },
   };
 }
 

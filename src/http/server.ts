@@ -12,8 +12,9 @@ import type { AuthService } from '../auth/service.js';
 import type { IdentityMeta } from '../meta/identity.js';
 import type { Registry } from '../registry/index.js';
 import { VERSION } from '../cli/version.js';
-import { apiPlugin } from './api/index.js';
+import { apiPlugin, type TlsStatus } from './api/index.js';
 import { errorBody, handleError } from './errors.js';
+import { loadWebUi, type WebUi } from './ui.js';
 import { v2Plugin } from './v2/index.js';
 
 export interface ServerOptions {
@@ -31,6 +32,10 @@ export interface ServerOptions {
   trustedProxies: string[];
   /** The CA certificate to serve at /ca.crt: PEM when Berth made it, else why there is none. */
   caCertificate: () => { pem: string } | { none: 'plain-http' | 'foreign' };
+  /** What the admin API's system page shows about HTTPS. */
+  tlsStatus: () => TlsStatus;
+  /** The web UI's build (default: `web/dist` of this install); null serves no UI. */
+  webUi?: WebUi | null;
 }
 
 export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
@@ -74,8 +79,13 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     done();
   });
 
+  const webUi = options.webUi === undefined ? loadWebUi() : options.webUi;
+  webUi?.register(app);
+
   app.setErrorHandler(handleError);
-  app.setNotFoundHandler((_request, reply) => {
+  app.setNotFoundHandler((request, reply) => {
+    // A browser opening a deep link of the UI (`/repositories/…`) gets the SPA's shell.
+    if (webUi?.navigate(request, reply)) return;
     void reply
       .code(404)
       .type('application/json')
@@ -108,6 +118,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       defaultNamespace: options.registry.options.defaultNamespace,
       maxManifestBytes: options.maxManifestBytes,
       verifyManifestReferences: options.registry.options.verifyManifestReferences,
+      tls: options.tlsStatus,
     },
   });
   app.get('/ca.crt', (_request, reply) => {

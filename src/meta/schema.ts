@@ -49,6 +49,8 @@ export interface ManifestsTable {
   /** JSON object of the manifest's top-level annotations, or null. */
   annotations: string | null;
   created_at: string;
+  /** The user who first pushed it; null without authentication. */
+  pushed_by: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface ManifestReferencesTable {
@@ -64,6 +66,8 @@ export interface TagsTable {
   name: string;
   digest: string;
   updated_at: string;
+  /** The user who last pointed the tag here; null without authentication. */
+  pushed_by: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface UploadsTable {

@@ -9,8 +9,10 @@ import type { Kysely, Transaction } from 'kysely';
 import type { Page, PageRequest } from '../core/types.js';
 import type { IdentityMeta } from './identity.js';
 import type { SchemaTables } from './schema.js';
+import { createSqlBrowseMeta } from './sql-browse.js';
 import { createSqlIdentityMeta } from './sql-identity.js';
 import type {
+  BrowseMeta,
   ManifestReference,
   ManifestRow,
   ManifestWithPayload,
@@ -27,11 +29,11 @@ type Tx = Transaction<SchemaTables>;
 const now = (): string => new Date().toISOString();
 
 export function createSqlMetaStore(db: Db): MetaStore {
-  // One object: the registry part (this class) and the identity part (sql-identity.ts).
-  return Object.assign(new SqlMetaStore(db), createSqlIdentityMeta(db));
+  // One object: the registry part (this class), identity (sql-identity.ts), browse (sql-browse.ts).
+  return Object.assign(new SqlMetaStore(db), createSqlIdentityMeta(db), createSqlBrowseMeta(db));
 }
 
-class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta> {
+class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta | keyof BrowseMeta> {
   constructor(private readonly db: Db) {}
 
   async close(): Promise<void> {
@@ -199,6 +201,7 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta> {
           subject: w.subject,
           annotations: w.annotations ? JSON.stringify(w.annotations) : null,
           created_at: timestamp,
+          pushed_by: w.pushedBy,
         })
         // Same digest, same bytes: a re-push changes nothing but the tags.
         .onConflict((oc) => oc.columns(['repository', 'digest']).doNothing())
@@ -221,11 +224,17 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta> {
       for (const tag of w.tags) {
         await tx
           .insertInto('tags')
-          .values({ repository: w.repository, name: tag, digest: w.digest, updated_at: timestamp })
+          .values({
+            repository: w.repository,
+            name: tag,
+            digest: w.digest,
+            updated_at: timestamp,
+            pushed_by: w.pushedBy,
+          })
           .onConflict((oc) =>
             oc
               .columns(['repository', 'name'])
-              .doUpdateSet({ digest: w.digest, updated_at: timestamp }),
+              .doUpdateSet({ digest: w.digest, updated_at: timestamp, pushed_by: w.pushedBy }),
           )
           .execute();
       }
@@ -316,6 +325,7 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta> {
         'subject',
         'annotations',
         'created_at',
+        'pushed_by',
       ])
       .where('repository', '=', repository)
       .where('subject', '=', subject)
@@ -509,7 +519,7 @@ function toNamespace(row: {
   };
 }
 
-interface ManifestSqlRow {
+export interface ManifestSqlRow {
   repository: string;
   digest: string;
   media_type: string;
@@ -518,9 +528,10 @@ interface ManifestSqlRow {
   subject: string | null;
   annotations: string | null;
   created_at: string;
+  pushed_by: string | null;
 }
 
-function toManifestRow(row: ManifestSqlRow): ManifestRow {
+export function toManifestRow(row: ManifestSqlRow): ManifestRow {
   return {
     repository: row.repository,
     digest: row.digest,
@@ -531,10 +542,13 @@ function toManifestRow(row: ManifestSqlRow): ManifestRow {
     annotations:
       row.annotations === null ? null : (JSON.parse(row.annotations) as Record<string, string>),
     createdAt: row.created_at,
+    pushedBy: row.pushed_by,
   };
 }
 
-function toManifestWithPayload(row: ManifestSqlRow & { payload: Uint8Array }): ManifestWithPayload {
+export function toManifestWithPayload(
+  row: ManifestSqlRow & { payload: Uint8Array },
+): ManifestWithPayload {
   const payload = Buffer.isBuffer(row.payload)
     ? row.payload
     : Buffer.from(row.payload.buffer, row.payload.byteOffset, row.payload.byteLength);

@@ -24,6 +24,8 @@ export interface ManifestRow {
   subject: string | null;
   annotations: Record<string, string> | null;
   createdAt: string;
+  /** The user who first pushed it; null without authentication. */
+  pushedBy: string | null;
 }
 
 export interface ManifestWithPayload extends ManifestRow {
@@ -49,6 +51,8 @@ export interface ManifestWrite {
   /** When false, missing references are recorded but not refused. */
   verifyReferences: boolean;
   tags: readonly string[];
+  /** The pushing user (recorded on the manifest and its tags); null without authentication. */
+  pushedBy: string | null;
 }
 
 export type ManifestWriteResult =
@@ -124,7 +128,72 @@ export interface UploadMeta {
   listStaleUploads(updatedBefore: string, limit: number): Promise<UploadRow[]>;
 }
 
+/** A repository as the web UI lists it. */
+export interface RepositorySummary {
+  name: string;
+  namespace: string;
+  tags: number;
+  manifests: number;
+  createdAt: string;
+  /** The newest tag move or manifest push (createdAt when empty). */
+  updatedAt: string;
+}
+
+/** A tag with the manifest it points at, as the web UI lists it. */
+export interface TagDetail {
+  tag: string;
+  pushedAt: string;
+  pushedBy: string | null;
+  manifest: ManifestWithPayload;
+}
+
+export interface NamespaceUsage {
+  namespace: string;
+  repositories: number;
+  tags: number;
+  manifests: number;
+  /** Distinct blobs linked into the namespace's repositories, and their bytes. */
+  blobs: number;
+  bytes: number;
+}
+
+export interface Slice<T> {
+  items: T[];
+  /** How many match the filter in all. */
+  total: number;
+}
+
+/**
+ * Read-only views for the admin API and the web UI. Every query is limited to the namespaces
+ * the caller may see: the caller passes them, so nothing leaks from one it may not.
+ */
+export interface BrowseMeta {
+  findRepositories(filter: {
+    namespaces: readonly string[];
+    /** A case-insensitive substring of the name. */
+    query?: string | undefined;
+    limit: number;
+    offset: number;
+  }): Promise<Slice<RepositorySummary>>;
+  getRepositorySummary(name: string): Promise<RepositorySummary | null>;
+  /** Newest first, then by name. */
+  findTags(
+    repository: string,
+    filter: { query?: string | undefined; limit: number; offset: number },
+  ): Promise<Slice<TagDetail>>;
+  tagsOf(repository: string, digest: string): Promise<string[]>;
+  namespaceUsage(namespaces: readonly string[]): Promise<NamespaceUsage[]>;
+  /** Distinct blobs across the namespaces (a blob shared by two namespaces counts once). */
+  storageUsed(namespaces: readonly string[] | 'all'): Promise<{ blobs: number; bytes: number }>;
+  recentTags(
+    namespaces: readonly string[],
+    limit: number,
+  ): Promise<
+    { repository: string; tag: string; digest: string; pushedAt: string; pushedBy: string | null }[]
+  >;
+}
+
 export interface MetaStore
-  extends NamespaceMeta, RepoMeta, BlobMeta, ManifestMeta, UploadMeta, IdentityMeta {
+  extends NamespaceMeta, RepoMeta, BlobMeta, ManifestMeta, UploadMeta, BrowseMeta, IdentityMeta {
   close(): Promise<void>;
 }

@@ -7,6 +7,7 @@ import type { Digest } from '../core/digest.js';
 import type { MetaStore } from '../meta/store.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { createBlobService, type BlobService } from './blobs.js';
+import { createBrowseService, type BrowseService } from './browse.js';
 import { createDiscoveryService, type DiscoveryService } from './discovery.js';
 import { createManifestService, type ManifestService } from './manifests.js';
 import { createNamespaceService, type NamespaceService } from './namespaces.js';
@@ -25,6 +26,8 @@ export interface Registry {
   readonly manifests: ManifestService;
   readonly discovery: DiscoveryService;
   readonly namespaces: NamespaceService;
+  /** Read-only views of stored content for the admin API and the web UI. */
+  readonly browse: BrowseService;
   /** The smallest upload chunk (but the last) the storage accepts; 0 for any. */
   readonly minChunkLength: number;
   /** The storage driver's name (`filesystem`), for the admin API's system summary. */
@@ -57,6 +60,7 @@ export function createRegistry(deps: RegistryDeps): Registry {
     }),
     discovery: createDiscoveryService({ meta }),
     namespaces: createNamespaceService({ meta }),
+    browse: createBrowseService({ meta, storage }),
     minChunkLength: storage.minChunkLength,
     storageBackend: storage.name,
     repository: (name) => resolveRepository(name, options.defaultNamespace),

@@ -35,6 +35,8 @@ export interface ManifestService {
     payload: Buffer,
     contentType: string | undefined,
     extraTags: readonly Tag[],
+    /** The pushing user, recorded for the web UI; null without authentication. */
+    pushedBy: string | null,
   ): Promise<PutManifestResult>;
   /** By digest: the manifest and its tags; by tag: only the tag. */
   delete(repo: RepositoryRef, ref: Reference): Promise<void>;
@@ -91,7 +93,7 @@ export function createManifestService(deps: {
       };
     },
 
-    async put(repo, ref, payload, contentType, extraTags) {
+    async put(repo, ref, payload, contentType, extraTags, pushedBy) {
       const parsed = parseManifest(payload, contentType);
       const digest = digestOf(
         payload,
@@ -116,6 +118,7 @@ export function createManifestService(deps: {
         references: parsed.references,
         verifyReferences: options.verifyReferences,
         tags,
+        pushedBy,
       });
       if (!result.ok) {
         if ('namespaceMissing' in result) throw namespaceMissing(repo.namespace);

@@ -38,6 +38,8 @@ export async function startServer(
      * suites turn it on and sign in as `admin` with {@link ADMIN_PASSWORD}.
      */
     auth?: boolean;
+    /** A web UI build to serve instead of this checkout's web/dist. */
+    webRoot?: string;
   } = {},
 ): Promise<TestServer> {
   const dataDir = options.dataDir ?? (await makeTempDir());
@@ -51,7 +53,10 @@ export async function startServer(
   });
   config.auth.enabled = options.auth ?? false;
   options.configure?.(config);
-  const app = await createApp(config, { adminPassword: ADMIN_PASSWORD });
+  const app = await createApp(config, {
+    adminPassword: ADMIN_PASSWORD,
+    webRoot: options.webRoot,
+  });
   const [bound] = await app.listen();
   if (!bound) throw new Error('server did not bind');
   return {

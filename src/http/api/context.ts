@@ -34,6 +34,22 @@ export interface SystemInfo {
   defaultNamespace: string;
   maxManifestBytes: number;
   verifyManifestReferences: boolean;
+  /** A getter: SIGHUP may swap the certificate while serving. */
+  tls: () => TlsStatus;
+}
+
+/** What the system page shows about HTTPS: public facts of the certificate, never the key. */
+export interface TlsStatus {
+  enabled: boolean;
+  /** GET /ca.crt serves the CA (Berth made it). */
+  caAvailable: boolean;
+  certificate: {
+    subject: string;
+    issuer: string;
+    dnsNames: string[];
+    ipAddresses: string[];
+    notAfter: string;
+  } | null;
 }
 
 export interface ApiOptions {

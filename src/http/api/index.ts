@@ -1,7 +1,7 @@
 /**
  * @module http/api
- * The admin REST API at `/api/v1`: users, roles and bindings, namespaces, access tokens, the audit
- * log, the system summary, and browser sessions for the web UI. JSON in and out, every request
+ * The admin REST API at `/api/v1`: users, roles and bindings, namespaces, repositories and their
+ * content, access tokens, the audit log, the system summary, and browser sessions for the web UI. JSON in and out, every request
  * validated by a TypeBox schema, the same schemas published as an OpenAPI document at
  * `/api/v1/openapi.json`.
  *
@@ -19,6 +19,7 @@ import { handleError } from '../errors.js';
 import { registerAuditRoutes } from './audit.js';
 import { createApi, type ApiOptions } from './context.js';
 import { registerNamespaceRoutes } from './namespaces.js';
+import { registerRepositoryRoutes } from './repositories.js';
 import { registerOpenApiRoute } from './openapi.js';
 import { registerRoleRoutes } from './roles.js';
 import { registerSessionRoutes } from './session.js';
@@ -27,7 +28,7 @@ import { registerSystemRoutes } from './system.js';
 import { registerTokenRoutes } from './tokens.js';
 import { registerUserRoutes } from './users.js';
 
-export type { ApiOptions, SystemInfo } from './context.js';
+export type { ApiOptions, SystemInfo, TlsStatus } from './context.js';
 
 const DEFAULT_IDLE_SECONDS = 8 * 3600;
 const MAX_SESSIONS = 10_000;
@@ -79,6 +80,7 @@ export const apiPlugin: FastifyPluginAsync<ApiOptions> = async (app, options) =>
   registerRoleRoutes(api);
   registerTokenRoutes(api);
   registerNamespaceRoutes(api);
+  registerRepositoryRoutes(api);
   registerAuditRoutes(api);
   registerSystemRoutes(api);
   registerOpenApiRoute(api);

@@ -1,6 +1,7 @@
 /**
  * @module http/api/system
- * `GET /system`: what this Berth is and how it is configured, for the UI's system page. Built from
+ * `GET /system`: what this Berth is and how it is configured, for the UI's system page: version,
+ * storage used, TLS certificate facts. Built from
  * {@link SystemInfo}, which holds no secret by construction (no keys, hashes or passwords).
  */
 import { Type } from '@sinclair/typebox';
@@ -8,7 +9,25 @@ import type { Api } from './context.js';
 
 const System = Type.Object({
   version: Type.String(),
-  storage: Type.Object({ backend: Type.String() }),
+  storage: Type.Object({
+    backend: Type.String(),
+    blobs: Type.Integer({ description: 'Blobs stored (referenced or not)' }),
+    bytes: Type.Integer(),
+  }),
+  tls: Type.Object({
+    enabled: Type.Boolean(),
+    caAvailable: Type.Boolean({ description: 'GET /ca.crt serves the CA Berth made' }),
+    certificate: Type.Union([
+      Type.Object({
+        subject: Type.String(),
+        issuer: Type.String(),
+        dnsNames: Type.Array(Type.String()),
+        ipAddresses: Type.Array(Type.String()),
+        notAfter: Type.String(),
+      }),
+      Type.Null(),
+    ]),
+  }),
   auth: Type.Object({
     enabled: Type.Boolean({
       description: 'When false, every request acts as the administrator `admin`',
@@ -34,10 +53,13 @@ export function registerSystemRoutes(api: Api): void {
     tag: 'system',
     access: 'signed-in',
     response: System,
-    // eslint-disable-next-line @typescript-eslint/require-await -- handlers are async by contract
     handler: async () => ({
       version: info.version,
-      storage: { backend: info.storageBackend },
+      storage: {
+        backend: info.storageBackend,
+        ...(await api.options.registry.browse.storageUsed()),
+      },
+      tls: info.tls(),
       auth: {
         enabled: info.authEnabled,
         service: info.authService,

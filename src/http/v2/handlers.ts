@@ -114,6 +114,7 @@ export async function putManifest(
     payload,
     request.headers['content-type'],
     extraTags,
+    ctx.authn.principal.name || null,
   );
   reply
     .code(201)
