@@ -19,7 +19,7 @@ import type { TlsStatus } from './http/api/index.js';
 import { buildServer } from './http/server.js';
 import { loadWebUi } from './http/ui.js';
 import type { Registry } from './registry/index.js';
-import { resolveTls, type ServingTls } from './tls/setup.js';
+import { clientSetupForServing, resolveTls, type ServingTls } from './tls/setup.js';
 
 async function createAuth(
   config: Config,
@@ -114,6 +114,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       return tls.ca ? { pem: tls.ca.pem } : { none: 'foreign' };
     },
     tlsStatus: () => tlsStatus(tls),
+    clientSetup: (dial) => (tls ? clientSetupForServing(tls, [dial]) : null),
     webUi: loadWebUi(options.webRoot),
   });
   await server.ready();
@@ -261,11 +262,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 
 /** The certificate's public facts for the admin API's system page. */
 function tlsStatus(tls: ServingTls | null): TlsStatus {
-  if (!tls) return { enabled: false, caAvailable: false, certificate: null };
+  if (!tls) return { enabled: false, caAvailable: false, caFingerprint: null, certificate: null };
   const { leaf, names, notAfter } = tls.credentials;
   return {
     enabled: true,
     caAvailable: tls.ca !== null,
+    caFingerprint: tls.ca?.cert.fingerprint256 ?? null,
     certificate: {
       subject: leaf.subject,
       issuer: leaf.issuer,

@@ -34,6 +34,8 @@ export interface ServerOptions {
   caCertificate: () => { pem: string } | { none: 'plain-http' | 'foreign' };
   /** What the admin API's system page shows about HTTPS. */
   tlsStatus: () => TlsStatus;
+  /** The client set-up commands for clients dialling `host:port`; null on plain HTTP. */
+  clientSetup: (dial: string) => string | null;
   /** The web UI's build (default: `web/dist` of this install); null serves no UI. */
   webUi?: WebUi | null;
 }
@@ -119,6 +121,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       maxManifestBytes: options.maxManifestBytes,
       verifyManifestReferences: options.registry.options.verifyManifestReferences,
       tls: options.tlsStatus,
+      clientSetup: options.clientSetup,
     },
   });
   app.get('/ca.crt', (_request, reply) => {

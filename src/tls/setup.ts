@@ -15,6 +15,7 @@ import type { X509Certificate } from 'node:crypto';
 import { ConfigError } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { findIssuingCa, loadServerCredentials, type ServerCredentials } from './check.js';
+import { clientSetupText } from './client-setup.js';
 import { readIfExists, tlsFiles } from './files.js';
 
 export type TlsSource = 'files' | 'auto' | 'data-dir';
@@ -94,4 +95,18 @@ async function withCa(
 ): Promise<ServingTls> {
   const ca = (await findIssuingCa(credentials.leaf, candidates)) ?? null;
   return { source, credentials, ca, notes: [...credentials.warnings] };
+}
+
+/** The client set-up text for a serving certificate, as `serve` prints it and the UI shows it. */
+export function clientSetupForServing(tls: ServingTls, dial: readonly string[]): string {
+  const { credentials, ca } = tls;
+  const leaf = credentials.leaf;
+  return clientSetupText({
+    dial,
+    caFile: ca?.file ?? null,
+    caFingerprint: ca?.cert.fingerprint256 ?? null,
+    servesCa: ca !== null,
+    selfSignedFile:
+      leaf.checkIssued(leaf) && leaf.verify(leaf.publicKey) ? credentials.certFile : undefined,
+  });
 }

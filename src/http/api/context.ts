@@ -36,6 +36,8 @@ export interface SystemInfo {
   verifyManifestReferences: boolean;
   /** A getter: SIGHUP may swap the certificate while serving. */
   tls: () => TlsStatus;
+  /** What clients dialling `host:port` must do to trust the certificate; null on plain HTTP. */
+  clientSetup: (dial: string) => string | null;
 }
 
 /** What the system page shows about HTTPS: public facts of the certificate, never the key. */
@@ -43,6 +45,8 @@ export interface TlsStatus {
   enabled: boolean;
   /** GET /ca.crt serves the CA (Berth made it). */
   caAvailable: boolean;
+  /** SHA-256 fingerprint of the CA Berth made, to check a downloaded ca.crt against. */
+  caFingerprint: string | null;
   certificate: {
     subject: string;
     issuer: string;
