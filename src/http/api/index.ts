@@ -31,6 +31,7 @@ import { registerUserRoutes } from './users.js';
 export type { ApiOptions, SystemInfo, TlsStatus } from './context.js';
 
 const DEFAULT_IDLE_SECONDS = 8 * 3600;
+const MAX_SESSION_SECONDS = 24 * 3600;
 const MAX_SESSIONS = 10_000;
 const SWEEP_MS = 10 * 60 * 1000;
 
@@ -41,6 +42,7 @@ export const apiPlugin: FastifyPluginAsync<ApiOptions> = async (app, options) =>
 
   const sessions = createSessionStore({
     idleSeconds: options.sessionIdleSeconds ?? DEFAULT_IDLE_SECONDS,
+    maxAgeSeconds: MAX_SESSION_SECONDS,
     maxSessions: MAX_SESSIONS,
   });
   const sweeper = setInterval(() => sessions.sweep(), SWEEP_MS).unref();

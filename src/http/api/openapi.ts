@@ -10,8 +10,11 @@ import { CSRF_HEADER, SESSION_COOKIE, type Api, type RouteRecord } from './conte
 import { ErrorBody } from './schemas.js';
 
 const DESCRIPTION = [
-  'Administration of a Berth registry: users, roles and bindings, namespaces, access tokens, the',
-  'audit log and the system summary.',
+  'Administration of a Berth registry: users, roles and bindings, namespaces, repositories, tags',
+  'and manifests (browse and delete), access tokens, the audit log and the system summary.',
+  '',
+  'A repository name is one path segment, percent-encoded: `/repositories/library%2Fnginx/tags`.',
+  'Content routes answer anonymous callers too, limited to public namespaces.',
   '',
   'Authenticate with Basic credentials (a user name and password, or any user name with an access',
   'token as the password) or with the session cookie set by `POST /api/v1/session`. Requests that',

@@ -6,7 +6,12 @@ function store(maxSessions = 100): {
   advance: (seconds: number) => void;
 } {
   let t = 1_000_000;
-  const sessions = createSessionStore({ idleSeconds: 60, maxSessions, now: () => t });
+  const sessions = createSessionStore({
+    idleSeconds: 60,
+    maxAgeSeconds: 3600,
+    maxSessions,
+    now: () => t,
+  });
   return { sessions, advance: (seconds) => (t += seconds * 1000) };
 }
 
@@ -21,6 +26,17 @@ describe('session store', () => {
     advance(61);
     expect(sessions.get(id)).toBeNull();
     expect(sessions.size).toBe(0);
+  });
+
+  it('ends a session at its maximum age even while it is in use', () => {
+    const { sessions, advance } = store();
+    const { id } = sessions.create('alice', 'hash-1');
+    for (let elapsed = 0; elapsed < 3540; elapsed += 59) {
+      advance(59);
+      expect(sessions.get(id)?.user).toBe('alice');
+    }
+    advance(60); // an hour after login, one minute after the last use
+    expect(sessions.get(id)).toBeNull();
   });
 
   it('sweeps idle sessions without being asked for them', () => {

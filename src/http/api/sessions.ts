@@ -3,8 +3,9 @@
  * Browser sessions of the admin API: an opaque random id in an HttpOnly cookie, kept in memory
  * (a restart signs everyone out, which is acceptable for an admin console and keeps no session
  * secret on disk). Only a SHA-256 of the id is used as the key, so the map's lookup timing says
- * nothing about live ids. A session ends after a period without requests, on logout, or when its
- * user's password changes (the session remembers which password hash it was opened with).
+ * nothing about live ids. A session ends after a period without requests, at its maximum age
+ * however busy (a stolen cookie does not live forever), on logout, or when its user's password
+ * changes (the session remembers which password hash it was opened with).
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
@@ -33,16 +34,20 @@ export interface SessionStore {
 
 export function createSessionStore(options: {
   idleSeconds: number;
+  /** A session ends this long after login, in use or not. */
+  maxAgeSeconds: number;
   /** The oldest sessions are dropped beyond this many (a flood of logins cannot exhaust memory). */
   maxSessions: number;
   now?: () => number;
 }): SessionStore {
   const now = options.now ?? Date.now;
   const idleMs = options.idleSeconds * 1000;
+  const maxAgeMs = options.maxAgeSeconds * 1000;
   // Insertion order is creation order: the first key is the oldest session.
   const sessions = new Map<string, Session>();
 
-  const live = (s: Session): boolean => now() - s.lastSeen < idleMs;
+  const live = (s: Session): boolean =>
+    now() - s.lastSeen < idleMs && now() - s.createdAt < maxAgeMs;
 
   return {
     create(user, passwordHash) {
