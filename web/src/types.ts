@@ -1,0 +1,242 @@
+/**
+ * The shapes of the admin API (`/api/v1`) as the UI reads them. The server's OpenAPI document is
+ * the authority; these mirror it for the fields the UI uses.
+ */
+
+export type Action = 'pull' | 'push' | 'delete' | 'admin';
+
+export interface Privilege {
+  pattern: string;
+  actions: Action[];
+}
+
+export interface RoleBinding {
+  role: string;
+  namespace: string | null;
+}
+
+export interface Session {
+  user: string;
+  isAdmin: boolean;
+  authEnabled: boolean;
+  via: 'session' | 'basic' | 'auth-off';
+  accessToken: string | null;
+  roles: RoleBinding[];
+  privileges: Privilege[];
+  csrfToken: string | null;
+}
+
+export interface LoginResult {
+  user: string;
+  isAdmin: boolean;
+  csrfToken: string;
+}
+
+export interface Namespace {
+  name: string;
+  public: boolean;
+  createdAt: string;
+  repositories: number;
+  actions: Action[];
+}
+
+export interface Overview {
+  namespaces: number;
+  repositories: number;
+  tags: number;
+  manifests: number;
+  storage: { bytes: number; blobs: number };
+  byNamespace: { namespace: string; repositories: number; tags: number; bytes: number }[];
+  recentPushes: {
+    repository: string;
+    tag: string;
+    digest: string;
+    pushedAt: string;
+    pushedBy: string | null;
+  }[];
+}
+
+export interface Repository {
+  name: string;
+  namespace: string;
+  tags: number;
+  manifests: number;
+  createdAt?: string;
+  updatedAt: string;
+  actions: Action[];
+}
+
+export interface Page<T> {
+  items: T[];
+  total: number;
+}
+
+export type ManifestKind = 'image' | 'index' | 'artifact';
+
+export interface Platform {
+  os: string;
+  architecture: string;
+  variant: string | null;
+}
+
+export interface Tag {
+  name: string;
+  digest: string;
+  mediaType: string;
+  kind: ManifestKind;
+  artifactType: string | null;
+  size: number;
+  pushedAt: string;
+  pushedBy: string | null;
+  platforms: (Platform & { digest: string })[];
+}
+
+export type Annotations = Record<string, string> | null;
+
+export interface Layer {
+  digest: string;
+  mediaType: string;
+  size: number;
+  annotations: Annotations;
+}
+
+export interface HistoryEntry {
+  created: string | null;
+  createdBy: string | null;
+  comment: string | null;
+  emptyLayer: boolean;
+}
+
+export interface ImageConfig {
+  digest: string;
+  mediaType: string;
+  size: number;
+  created: string | null;
+  author: string | null;
+  os: string | null;
+  architecture: string | null;
+  variant: string | null;
+  env: string[];
+  entrypoint: string[] | null;
+  cmd: string[] | null;
+  workingDir: string | null;
+  user: string | null;
+  exposedPorts: string[];
+  labels: Record<string, string>;
+  history: HistoryEntry[];
+}
+
+export interface ChildManifest {
+  digest: string;
+  mediaType: string;
+  size: number;
+  artifactType: string | null;
+  platform: Platform | null;
+  annotations: Annotations;
+}
+
+export interface Referrer {
+  digest: string;
+  mediaType: string;
+  artifactType: string | null;
+  size: number;
+  annotations: Annotations;
+  createdAt: string;
+}
+
+export interface ManifestDetail {
+  digest: string;
+  mediaType: string;
+  kind: ManifestKind;
+  artifactType: string | null;
+  size: number;
+  totalSize: number;
+  pushedAt: string;
+  pushedBy: string | null;
+  tags: string[];
+  annotations: Annotations;
+  subject: { digest: string; mediaType: string; size: number } | null;
+  layers: Layer[];
+  config: ImageConfig | null;
+  manifests: ChildManifest[];
+  referrers: Referrer[];
+  actions: Action[];
+}
+
+export interface User {
+  name: string;
+  disabled: boolean;
+  createdAt: string;
+  updatedAt: string;
+  roles: RoleBinding[];
+}
+
+export interface Role {
+  name: string;
+  description: string;
+  builtin: boolean;
+  privileges: Privilege[];
+}
+
+export interface AccessToken {
+  id: string;
+  user: string;
+  name: string;
+  privileges: Privilege[];
+  expiresAt: string | null;
+  createdAt: string;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+}
+
+export interface CreatedToken {
+  token: AccessToken;
+  secret: string;
+}
+
+export interface AuditEvent {
+  id: number;
+  at: string;
+  actor: string;
+  action: string;
+  target: string;
+  outcome: 'success' | 'failure' | 'denied';
+  client: string;
+  detail?: Record<string, unknown>;
+}
+
+export interface AuditPage {
+  items: AuditEvent[];
+  more: boolean;
+  nextBefore: number | null;
+}
+
+export interface Certificate {
+  subject: string;
+  dnsNames: string[];
+  ipAddresses: string[];
+  notAfter: string;
+  issuer: string;
+}
+
+export interface SystemInfo {
+  version: string;
+  storage: { backend: string; bytes?: number; blobs?: number };
+  auth: { enabled: boolean; service: string | null; tokenTtlSeconds: number };
+  externalUrl: string | null;
+  /** What clients dial (`host[:port]`), as the server sees it: the external URL, else the request. */
+  registryHost?: string;
+  /** Every client's CA set-up (docker, podman, containerd, k3s, kind) as text; null without TLS. */
+  clientSetup?: string | null;
+  registry: {
+    defaultNamespace: string;
+    maxManifestBytes: number;
+    verifyManifestReferences: boolean;
+  };
+  tls?: {
+    enabled: boolean;
+    caAvailable: boolean;
+    caFingerprint?: string | null;
+    certificate: Certificate | null;
+  };
+}
