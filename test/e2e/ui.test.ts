@@ -3,7 +3,8 @@
  * on. Images are built offline with umoci and pushed with skopeo; then, as people would: sign in,
  * find the image, read its layers, platforms and digest, copy its pull command, delete an old tag
  * (and see /v2 answer 404 for it), create a user and an access token that skopeo then pushes
- * with, and check that a viewer gets no delete control and the API refuses them anyway. A label
+ * with, and check that a viewer gets no delete control and the API refuses them anyway. An
+ * administrator edits a custom role; a user changes their own password on "My account". A label
  * carrying markup must show as text and never run. Every page is saved as a screenshot under
  * test-artifacts/ui/.
  */
@@ -42,6 +43,7 @@ const HOSTILE_LABEL = '<img src=x onerror="window.__xss=1">';
 const HOSTILE_ANNOTATION = '<script>window.__xss=2</script><b>bold?</b>';
 const DEVELOPER = { name: 'dev-ui', password: `dev-${randomBytes(6).toString('hex')}` };
 const VIEWER = { name: 'viewer-ui', password: `view-${randomBytes(6).toString('hex')}` };
+const CUSTOM_ROLE = 'ci-ui';
 const ADMIN_AUTHORIZATION = `Basic ${Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64')}`;
 
 let server: ServerProcess | undefined;
@@ -109,6 +111,16 @@ async function signedInPage(
   await opened.page.goto(`${url}/login`);
   await signIn(opened.page, user, password);
   return opened;
+}
+
+/** POST /api/v1/session outside the browser: the status says whether the password is right. */
+async function apiSignIn(username: string, password: string): Promise<number> {
+  const res = await fetch(`${url}/api/v1/session`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username, password }),
+  });
+  return res.status;
 }
 
 /** The table row of a tag on the repository page. */
@@ -428,6 +440,81 @@ describe('users, tokens and permissions', () => {
     expect(status).toBe(403);
     expect((await v2Manifest('1.0')).status).toBe(200);
   });
+
+  test('a user changes their own password on My account; their other sessions end', async () => {
+    const name = 'acct-ui';
+    const first = `first-${randomBytes(6).toString('hex')}`;
+    const second = `second-${randomBytes(6).toString('hex')}`;
+    const third = `third-${randomBytes(6).toString('hex')}`;
+    await createUser(name, first, 'developer');
+    const { page } = await signedInPage(name, first);
+    const elsewhere = (await signedInPage(name, first)).page;
+
+    await page.getByRole('link', { name: `My account: ${name}` }).click();
+    await page.getByRole('heading', { level: 1, name: 'My account' }).waitFor();
+    await page
+      .getByRole('list', { name: 'Your roles' })
+      .getByText('developer everywhere')
+      .waitFor();
+    const may = page.getByRole('region', { name: 'What you may do' });
+    await may.getByRole('listitem').first().waitFor();
+    await page.getByRole('link', { name: 'Your access tokens' }).waitFor();
+    await screenshot(page, 'account');
+
+    const form = page.getByRole('region', { name: 'Change your password' });
+    const change = async (current: string, next: string, repeated = next): Promise<void> => {
+      await form.getByLabel('Current password').fill(current);
+      await form.getByLabel('New password', { exact: true }).fill(next);
+      await form.getByLabel('Repeat the new password').fill(repeated);
+      await form.getByRole('button', { name: 'Change password' }).click();
+    };
+    await change('not-my-password', second);
+    await form.getByRole('alert').getByText('The current password is wrong.').waitFor();
+    await change(first, second, `${second}!`);
+    await form.getByRole('alert').getByText('The two new passwords are not the same.').waitFor();
+    await change(first, second);
+    await form
+      .getByRole('status')
+      .getByText(/^Password changed\./)
+      .waitFor();
+    await screenshot(page, 'account-password-changed');
+
+    expect(await apiSignIn(name, second)).toBe(200);
+    expect(await apiSignIn(name, first)).toBe(401);
+
+    // This session goes on under the new password; the one in the other browser has ended.
+    await page.reload();
+    await page.getByRole('heading', { level: 1, name: 'My account' }).waitFor();
+    await elsewhere
+      .getByRole('navigation', { name: 'Main' })
+      .getByRole('link', { name: 'Repositories' })
+      .click();
+    await elsewhere.waitForURL(/\/login\?next=%2Frepositories$/);
+    await elsewhere
+      .getByRole('status')
+      .getByText('Your session has ended.', { exact: false })
+      .waitFor();
+
+    // Should the registry end this session as well, the page says so on the way to sign in.
+    await page.route(
+      '**/api/v1/session',
+      (route) =>
+        route.fulfill({
+          status: 401,
+          json: { errors: [{ code: 'UNAUTHORIZED', message: 'sign in first' }] },
+        }),
+      { times: 1 },
+    );
+    await change(second, third);
+    await page.waitForURL(/\/login\?next=%2Faccount$/);
+    await page
+      .getByRole('status')
+      .getByText('Your password was changed and this session ended.', { exact: false })
+      .waitFor();
+    await signIn(page, name, third);
+    await page.getByRole('heading', { level: 1, name: 'My account' }).waitFor();
+    expect(await apiSignIn(name, second)).toBe(401);
+  });
 });
 
 describe('administration pages', () => {
@@ -460,6 +547,93 @@ describe('administration pages', () => {
     await page.getByText(`docker login ${host}`, { exact: true }).waitFor();
     await screenshot(page, 'system');
   });
+
+  test('roles: a custom role edited in the UI is what the API then returns', async () => {
+    const page = adminPage();
+    await page.goto(`${url}/roles`);
+    const create = page.getByRole('region', { name: 'Create a custom role' });
+    await create.getByLabel('Role name').fill(CUSTOM_ROLE);
+    await create.getByLabel('Description').fill('Pushes from CI');
+    await create.getByLabel('Namespace pattern 1').fill('team-ui');
+    await create.getByRole('checkbox', { name: 'push' }).check();
+    await create.getByRole('button', { name: 'Create role' }).click();
+    await create.getByRole('status').getByText(`Role ${CUSTOM_ROLE} created.`).waitFor();
+
+    // Built-in roles have no controls, and say why.
+    const viewer = page
+      .getByRole('row')
+      .filter({ has: page.getByRole('rowheader', { name: /^viewer/ }) });
+    await viewer.getByText('Read-only: built into Berth').waitFor();
+    expect(await page.getByRole('button', { name: 'Edit role viewer' }).count()).toBe(0);
+
+    await page.getByRole('button', { name: `Edit role ${CUSTOM_ROLE}` }).click();
+    const edit = page.getByRole('region', { name: `Edit role ${CUSTOM_ROLE}` });
+    expect(await edit.getByLabel('Description').inputValue()).toBe('Pushes from CI');
+    expect(await edit.getByLabel('Namespace pattern 1').inputValue()).toBe('team-ui');
+    await edit.getByLabel('Description').fill('Pushes and cleans up from CI');
+    await edit.getByLabel('Namespace pattern 1').fill('team-*');
+    await edit
+      .getByRole('group', { name: 'Actions for pattern 1' })
+      .getByRole('checkbox', { name: 'delete' })
+      .check();
+    await edit.getByRole('button', { name: 'Add a pattern' }).click();
+    await edit.getByLabel('Namespace pattern 2').fill('a*b');
+    await edit.getByRole('button', { name: 'Save changes' }).click();
+    await edit
+      .getByRole('alert')
+      .getByText('Privilege pattern "a*b" must be *, a namespace', { exact: false })
+      .waitFor();
+    await edit.getByLabel('Namespace pattern 2').fill('ci');
+    // From the top: the sticky header would otherwise sit mid-page in a full-page screenshot.
+    await page.evaluate('window.scrollTo(0, 0)');
+    await screenshot(page, 'roles-edit');
+    await edit.getByRole('button', { name: 'Save changes' }).click();
+    await page.getByRole('status').getByText(`Role ${CUSTOM_ROLE} saved.`).waitFor();
+    await expect.poll(() => edit.count()).toBe(0);
+    const row = page
+      .getByRole('row')
+      .filter({ has: page.getByRole('rowheader', { name: new RegExp(`^${CUSTOM_ROLE}`) }) });
+    await row.getByText('Pushes and cleans up from CI').waitFor();
+    await row.getByRole('listitem').filter({ hasText: 'team-*: pull, push, delete' }).waitFor();
+
+    const res = await fetch(`${url}/api/v1/roles`, {
+      headers: { authorization: ADMIN_AUTHORIZATION },
+    });
+    const { items } = (await res.json()) as {
+      items: { name: string; privileges: { pattern: string }[] }[];
+    };
+    const saved = items.find((role) => role.name === CUSTOM_ROLE);
+    // The registry keeps privileges in its own order (by pattern); the set is what counts.
+    saved?.privileges.sort((a, b) => a.pattern.localeCompare(b.pattern));
+    expect(saved).toEqual({
+      name: CUSTOM_ROLE,
+      description: 'Pushes and cleans up from CI',
+      builtin: false,
+      privileges: [
+        { pattern: 'ci', actions: ['pull'] },
+        { pattern: 'team-*', actions: ['pull', 'push', 'delete'] },
+      ],
+    });
+  });
+});
+
+describe('with authentication off', () => {
+  test('My account says there is no account to manage', async () => {
+    const open = await startServerProcess({ dataDir: path.join(work, 'data-auth-off') });
+    try {
+      const opened = await openPage(must(browser, 'the browser'));
+      watched.push(opened);
+      const { page } = opened;
+      await page.goto(`${open.url}/account`);
+      await page.getByRole('heading', { level: 1, name: 'My account' }).waitFor();
+      await page.getByText('There is no account to manage.').waitFor();
+      expect(await page.getByLabel('Current password').count()).toBe(0);
+      expect(await page.getByRole('link', { name: /My account/ }).count()).toBe(0);
+      await screenshot(page, 'account-auth-off');
+    } finally {
+      await open.stop();
+    }
+  });
 });
 
 describe('phones, dark mode and the keyboard', () => {
@@ -480,6 +654,35 @@ describe('phones, dark mode and the keyboard', () => {
     await tagRow(page, '1.0').waitFor();
     expect(await width()).toBeLessThanOrEqual(390);
     await screenshot(page, 'repository-phone');
+  });
+
+  test('My account and the role editor fit a phone in dark mode', async () => {
+    const { page } = await signedInPage(VIEWER.name, VIEWER.password, {
+      width: 390,
+      height: 844,
+      colorScheme: 'dark',
+    });
+    const width = (): Promise<unknown> => page.evaluate('document.documentElement.scrollWidth');
+    await page.getByRole('button', { name: 'Menu' }).click();
+    await page.getByRole('link', { name: `My account: ${VIEWER.name}` }).click();
+    await page.getByRole('heading', { level: 1, name: 'My account' }).waitFor();
+    await page.getByRole('list', { name: 'Your roles' }).getByText('viewer everywhere').waitFor();
+    expect(await width()).toBeLessThanOrEqual(390);
+    await screenshot(page, 'account-phone-dark');
+
+    const admin = await signedInPage('admin', ADMIN_PASSWORD, {
+      width: 390,
+      height: 844,
+      colorScheme: 'dark',
+    });
+    await admin.page.goto(`${url}/roles`);
+    await admin.page.getByRole('button', { name: `Edit role ${CUSTOM_ROLE}` }).click();
+    await admin.page.getByRole('region', { name: `Edit role ${CUSTOM_ROLE}` }).waitFor();
+    await admin.page.evaluate('window.scrollTo(0, 0)');
+    expect(await admin.page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(
+      390,
+    );
+    await screenshot(admin.page, 'roles-edit-phone-dark');
   });
 
   test('dark colour scheme follows the system setting', async () => {

@@ -16,6 +16,8 @@ export interface AppState {
   client: Client;
   setClient: (client: Client) => void;
   signOut: () => Promise<void>;
+  /** The registry ended this session (e.g. after a password change): sign-in page, with words. */
+  endSession: (notice: string) => void;
 }
 
 export const AppContext = createContext<AppState | null>(null);

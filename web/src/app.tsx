@@ -44,16 +44,21 @@ export function App() {
   const currentSession = useRef<SessionState>(session);
   currentSession.current = session;
 
+  // Nobody is signed in any more; the effect below then goes to the sign-in page.
+  const endSession = useCallback((message: string | null): void => {
+    setCsrfToken(null);
+    if (message !== null) setNotice(message);
+    setSession(null);
+  }, []);
+
   useEffect(() => {
-    onUnauthorized(() => {
-      setCsrfToken(null);
-      if (currentSession.current) {
-        setNotice('Your session has ended. Sign in again to continue.');
-      }
-      setSession(null);
-    });
+    onUnauthorized(() =>
+      endSession(
+        currentSession.current ? 'Your session has ended. Sign in again to continue.' : null,
+      ),
+    );
     void loadSession();
-  }, [loadSession]);
+  }, [loadSession, endSession]);
 
   // Nobody signed in: the sign-in page, remembering where they were going.
   useEffect(() => {
@@ -104,9 +109,10 @@ export function App() {
             client,
             setClient,
             signOut,
+            endSession,
           }
         : null,
-    [session, system.data, client, setClient, signOut],
+    [session, system.data, client, setClient, signOut, endSession],
   );
 
   if (bootError !== null) {

@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import {
   artifactCategory,
+  bindingText,
   caDownloadCommand,
   clientSetupCommands,
   firstPushCommands,
@@ -302,5 +303,13 @@ describe('text helpers', () => {
     expect(shellJoin(['nginx', '-g', 'daemon off;'])).toBe(`nginx -g 'daemon off;'`);
     expect(shellJoin(['echo', "it's"])).toBe(`echo 'it'\\''s'`);
     expect(shellJoin(['run', ''])).toBe(`run ''`);
+  });
+});
+
+describe('bindingText', () => {
+  test('says where a role applies', () => {
+    expect(bindingText({ role: 'developer', namespace: null })).toBe('developer everywhere');
+    expect(bindingText({ role: 'developer', namespace: '' })).toBe('developer everywhere');
+    expect(bindingText({ role: 'viewer', namespace: 'team-a' })).toBe('viewer in team-a');
   });
 });

@@ -2,7 +2,7 @@
  * Pure formatting of registry data for people: sizes, times, platforms, digests, media types and
  * the client commands the UI offers to copy. No DOM here, so everything is unit-tested in node.
  */
-import type { Annotations, Platform } from './types';
+import type { Annotations, Platform, RoleBinding } from './types';
 
 const BYTE_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'] as const;
 
@@ -33,6 +33,13 @@ export function formatCount(n: number): string {
 /** `1 tag`, `3 tags`. */
 export function plural(n: number, singular: string, pluralForm = `${singular}s`): string {
   return `${formatCount(n)} ${n === 1 ? singular : pluralForm}`;
+}
+
+/** A role binding as people say it: `developer everywhere`, `viewer in team-a`. */
+export function bindingText(binding: RoleBinding): string {
+  return binding.namespace === null || binding.namespace === ''
+    ? `${binding.role} everywhere`
+    : `${binding.role} in ${binding.namespace}`;
 }
 
 const TIME_STEPS: readonly [limitSeconds: number, seconds: number, unit: string][] = [

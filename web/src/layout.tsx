@@ -1,7 +1,7 @@
 /**
  * The frame around every signed-in page: skip link, header with navigation (a menu button on
- * phones), who is signed in and "Sign out". Moving to another page puts the keyboard focus on its
- * heading, so screen reader users hear where they arrived.
+ * phones), who is signed in (a link to their account page) and "Sign out". Moving to another page
+ * puts the keyboard focus on its heading, so screen reader users hear where they arrived.
  */
 import type { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
@@ -95,10 +95,16 @@ export function Layout(props: { location: Location; children: ComponentChildren 
         <div class="account" id="account">
           {session.authEnabled ? (
             <>
-              <span class="account-name" title="Signed in as">
+              <Link
+                href="/account"
+                class="account-name"
+                title="My account"
+                {...(path === '/account' ? { 'aria-current': 'page' as const } : {})}
+              >
+                <span class="visually-hidden">My account: </span>
                 {session.user}
                 {session.isAdmin && <Badge tone="info">admin</Badge>}
-              </span>
+              </Link>
               {session.via === 'session' && (
                 <button type="button" class="button subtle" onClick={() => void signOut()}>
                   Sign out

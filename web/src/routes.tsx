@@ -7,6 +7,7 @@ import { parseRepositoryPath } from './paths';
 import type { Location } from './router';
 import { EmptyState, PageHeader } from './components/ui';
 import { Link } from './router';
+import { AccountPage } from './pages/account';
 import { AuditPage } from './pages/audit';
 import { DashboardPage } from './pages/dashboard';
 import { ManifestPage } from './pages/manifest';
@@ -35,6 +36,8 @@ export function Routes(props: { location: Location }) {
       return <RolesPage />;
     case '/system':
       return <SystemPage />;
+    case '/account':
+      return <AccountPage />;
     case '/admin/users':
       return session.isAdmin ? <UsersPage /> : <AdminOnly />;
     case '/admin/audit':

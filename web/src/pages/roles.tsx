@@ -1,9 +1,10 @@
 /**
  * Roles: named sets of privileges. Everyone may read them (to understand what a binding grants);
- * administrators create and delete custom roles and see who holds each one.
+ * administrators create, edit and delete custom roles and see who holds each one. Built-in roles
+ * are fixed by the registry.
  */
-import { useState } from 'preact/hooks';
-import { del, messageOf, post, segment, useResource } from '../api';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { del, messageOf, post, put, segment, useResource } from '../api';
 import { useApp } from '../app-state';
 import { ConfirmDialog } from '../components/dialog';
 import {
@@ -16,12 +17,21 @@ import { Badge, ErrorMessage, Loaded, PageHeader, Section, TableWrap } from '../
 import { Link } from '../router';
 import type { Privilege, Role, User } from '../types';
 
+const INCOMPLETE_PRIVILEGES = 'Each pattern needs a namespace pattern and at least one action.';
+
+/** Trimmed patterns, as the registry stores them. */
+function cleanPrivileges(privileges: readonly Privilege[]): Privilege[] {
+  return privileges.map((p) => ({ pattern: p.pattern.trim(), actions: [...p.actions] }));
+}
+
 export function RolesPage() {
   const { session } = useApp();
   const roles = useResource<{ items: Role[] }>('/roles');
   // Who holds which role is only for administrators (the user list is theirs).
   const users = useResource<{ items: User[] }>(session.isAdmin ? '/users' : null);
   const [deleting, setDeleting] = useState<Role | null>(null);
+  const [editing, setEditing] = useState<Role | null>(null);
+  const [saved, setSaved] = useState<string | null>(null);
 
   function holders(role: string): string[] {
     return (users.data?.items ?? []).flatMap((u) =>
@@ -42,6 +52,17 @@ export function RolesPage() {
         everywhere or in one namespace; manage that on the{' '}
         {session.isAdmin ? <Link href="/admin/users">Users</Link> : 'Users'} page.
       </p>
+      {session.isAdmin && (
+        <p class="lead">
+          Built-in roles come with Berth and cannot be changed, so they mean the same on every
+          registry; to grant something else, create a custom role.
+        </p>
+      )}
+      {saved !== null && (
+        <p class="success" role="status">
+          Role {saved} saved.
+        </p>
+      )}
       <Loaded resource={roles} what="roles">
         {({ items }) => (
           <TableWrap label="Roles" stack>
@@ -76,15 +97,31 @@ export function RolesPage() {
                     )}
                     {session.isAdmin && (
                       <td class="row-actions">
-                        {!role.builtin && (
-                          <button
-                            type="button"
-                            class="button subtle danger-text"
-                            aria-label={`Delete role ${role.name}`}
-                            onClick={() => setDeleting(role)}
-                          >
-                            Delete
-                          </button>
+                        {role.builtin ? (
+                          <span class="small muted">Read-only: built into Berth</span>
+                        ) : (
+                          <>
+                            <button
+                              type="button"
+                              class="button subtle"
+                              aria-label={`Edit role ${role.name}`}
+                              aria-expanded={editing?.name === role.name}
+                              onClick={() => {
+                                setSaved(null);
+                                setEditing(editing?.name === role.name ? null : role);
+                              }}
+                            >
+                              Edit
+                            </button>
+                            <button
+                              type="button"
+                              class="button subtle danger-text"
+                              aria-label={`Delete role ${role.name}`}
+                              onClick={() => setDeleting(role)}
+                            >
+                              Delete
+                            </button>
+                          </>
                         )}
                       </td>
                     )}
@@ -95,6 +132,17 @@ export function RolesPage() {
           </TableWrap>
         )}
       </Loaded>
+      {editing && (
+        <EditRole
+          key={editing.name}
+          role={editing}
+          onSaved={(role) => {
+            setSaved(role.name);
+            roles.reload();
+          }}
+          onClose={() => setEditing(null)}
+        />
+      )}
       {session.isAdmin && <CreateRole onCreated={roles.reload} />}
       {deleting && (
         <ConfirmDialog
@@ -103,6 +151,8 @@ export function RolesPage() {
           onClose={() => setDeleting(null)}
           onConfirm={async () => {
             await del(`/roles/${segment(deleting.name)}`);
+            if (editing?.name === deleting.name) setEditing(null);
+            setSaved(null);
             roles.reload();
             users.reload();
           }}
@@ -125,7 +175,7 @@ function CreateRole(props: { onCreated: () => void }) {
     event.preventDefault();
     setCreated(null);
     if (!privilegesComplete(privileges)) {
-      setError('Each pattern needs a namespace pattern and at least one action.');
+      setError(INCOMPLETE_PRIVILEGES);
       return;
     }
     setError(null);
@@ -133,7 +183,7 @@ function CreateRole(props: { onCreated: () => void }) {
       const role = await post<Role>('/roles', {
         name: name.trim(),
         ...(description.trim() !== '' ? { description: description.trim() } : {}),
-        privileges: privileges.map((p) => ({ ...p, pattern: p.pattern.trim() })),
+        privileges: cleanPrivileges(privileges),
       });
       setCreated(role.name);
       setName('');
@@ -181,6 +231,84 @@ function CreateRole(props: { onCreated: () => void }) {
         <div>
           <button type="submit" class="button primary">
             Create role
+          </button>
+        </div>
+      </form>
+    </Section>
+  );
+}
+
+/**
+ * Replaces a custom role's description and privileges (PUT /roles/{name}); its name stays. The
+ * keyboard focus starts in the form and goes back to the "Edit" button when the form closes.
+ */
+function EditRole(props: { role: Role; onSaved: (role: Role) => void; onClose: () => void }) {
+  const [description, setDescription] = useState(props.role.description);
+  const [privileges, setPrivileges] = useState<Privilege[]>(() =>
+    cleanPrivileges(props.role.privileges),
+  );
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const firstField = useRef<HTMLInputElement>(null);
+  const opener = useRef<Element | null>(null);
+
+  useEffect(() => {
+    opener.current = document.activeElement;
+    firstField.current?.focus();
+  }, []);
+
+  function close(): void {
+    props.onClose();
+    if (opener.current instanceof HTMLElement && opener.current.isConnected) {
+      opener.current.focus();
+    }
+  }
+
+  async function save(event: Event): Promise<void> {
+    event.preventDefault();
+    if (!privilegesComplete(privileges)) {
+      setError(INCOMPLETE_PRIVILEGES);
+      return;
+    }
+    setError(null);
+    setBusy(true);
+    try {
+      const role = await put<Role>(`/roles/${segment(props.role.name)}`, {
+        description: description.trim(),
+        privileges: cleanPrivileges(privileges),
+      });
+      props.onSaved(role);
+      close();
+    } catch (e) {
+      setError(messageOf(e));
+      setBusy(false);
+    }
+  }
+
+  return (
+    <Section title={`Edit role ${props.role.name}`} id="edit-role">
+      <form class="stack-form" onSubmit={(e) => void save(e)}>
+        <div class="field grow">
+          <label for="edit-role-description">Description</label>
+          <input
+            id="edit-role-description"
+            ref={firstField}
+            maxLength={1000}
+            value={description}
+            onInput={(e) => setDescription(e.currentTarget.value)}
+          />
+        </div>
+        <PrivilegeEditor legend="Privileges" value={privileges} onChange={setPrivileges} />
+        <p class="hint">
+          The name stays. Everyone holding this role gets the new privileges at their next request.
+        </p>
+        <ErrorMessage error={error} />
+        <div class="form-buttons">
+          <button type="submit" class="button primary" disabled={busy}>
+            {busy ? 'Saving…' : 'Save changes'}
+          </button>
+          <button type="button" class="button" onClick={close}>
+            Cancel
           </button>
         </div>
       </form>

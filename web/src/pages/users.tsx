@@ -16,9 +16,9 @@ import {
   TableWrap,
   Time,
 } from '../components/ui';
+import { bindingText } from '../format';
+import { MIN_PASSWORD_LENGTH } from '../passwords';
 import type { Namespace, Role, RoleBinding, User } from '../types';
-
-const MIN_PASSWORD = 8;
 
 export function UsersPage() {
   const { session } = useApp();
@@ -174,12 +174,6 @@ export function UsersPage() {
   );
 }
 
-function bindingText(b: RoleBinding): string {
-  return b.namespace === null || b.namespace === ''
-    ? `${b.role} everywhere`
-    : `${b.role} in ${b.namespace}`;
-}
-
 function Bindings(props: { user: User; onRemove: (binding: RoleBinding) => void }) {
   if (props.user.roles.length === 0) return <span class="muted">no roles</span>;
   return (
@@ -298,7 +292,7 @@ function CreateUser(props: { roles: string[]; namespaces: string[]; onCreated: (
             id="new-user-password"
             type="password"
             required
-            minLength={MIN_PASSWORD}
+            minLength={MIN_PASSWORD_LENGTH}
             autocomplete="new-password"
             aria-describedby="new-user-password-hint"
             value={password}
@@ -320,7 +314,7 @@ function CreateUser(props: { roles: string[]; namespaces: string[]; onCreated: (
         </button>
       </form>
       <p class="hint" id="new-user-password-hint">
-        At least {MIN_PASSWORD} characters. The user can change it later.
+        At least {MIN_PASSWORD_LENGTH} characters. The user can change it later.
       </p>
       <ErrorMessage error={error} />
       {created !== null && (
@@ -429,7 +423,7 @@ function ManageUser(props: {
             id="set-password"
             type="password"
             required
-            minLength={MIN_PASSWORD}
+            minLength={MIN_PASSWORD_LENGTH}
             autocomplete="new-password"
             value={password}
             onInput={(e) => setPassword(e.currentTarget.value)}
