@@ -12,7 +12,6 @@ import { parseListen } from './config/load.js';
 import { openDataDir, registryFor, type DataDir } from './data-dir.js';
 import { createAuditLog, type AuditLog } from './auth/audit.js';
 import { createIdentityService, type IdentityService } from './auth/identity.js';
-import { loadTokenSigner } from './auth/jwt.js';
 import { createAuthService, type AuthService } from './auth/service.js';
 import { createThrottle } from './auth/throttle.js';
 import type { TlsStatus } from './http/api/index.js';
@@ -28,6 +27,8 @@ async function createAuth(
   audit: AuditLog,
 ): Promise<AuthService> {
   const meta = dataDir.meta;
+  // Loaded here: the JWT library is needed only with authentication on.
+  const { loadTokenSigner } = await import('./auth/jwt.js');
   return createAuthService({
     meta,
     signer: await loadTokenSigner(meta, config.auth.issuer),

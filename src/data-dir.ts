@@ -13,9 +13,10 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { generatePassword, hashPassword, MIN_PASSWORD_LENGTH } from './auth/passwords.js';
-import { ConfigError } from './config/load.js';
+import { ConfigError } from './config/errors.js';
 import type { Config } from './config/schema.js';
 import { createRegistry, type Registry } from './registry/index.js';
+import { BLOB_SHARDS } from './registry/layout.js';
 import { openSqliteMetaStore } from './meta/sqlite/open.js';
 import type { MetaStore } from './meta/store.js';
 import { createFsDriver } from './storage/fs/driver.js';
@@ -72,7 +73,10 @@ export async function openDataDir(
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     created = true;
   }
-  const storage = await createFsDriver({ root });
+  // A new directory has no users: its first admin's password is hashed (argon2, tens of ms on the
+  // thread pool) while the database is being created instead of after.
+  const firstAdmin = created ? prepareAdmin(options.adminPassword) : undefined;
+  const storage = await createFsDriver({ root, directories: BLOB_SHARDS });
   const meta = await openSqliteMetaStore(path.join(root, 'meta.sqlite'));
   if (created) {
     await meta.createNamespace({ name: options.defaultNamespace, public: false });
@@ -82,7 +86,7 @@ export async function openDataDir(
       Buffer.from(JSON.stringify({ version: LAYOUT_VERSION }) + '\n'),
     );
   }
-  const generatedAdminPassword = await ensureAdmin(meta, options.adminPassword);
+  const generatedAdminPassword = await ensureAdmin(meta, options.adminPassword, firstAdmin);
   return {
     path: root,
     meta,
@@ -99,19 +103,35 @@ export async function openDataDir(
 async function ensureAdmin(
   meta: MetaStore,
   given: string | undefined,
+  prepared: PreparedAdmin | undefined,
 ): Promise<string | undefined> {
   if ((await meta.countUsers()) > 0) return undefined;
+  const admin = prepared ?? prepareAdmin(given);
+  const result = await meta.createUser({
+    name: 'admin',
+    passwordHash: await admin.hash,
+    roles: [{ role: 'admin', namespace: '' }],
+  });
+  // 'exists': another process initialised the directory at the same moment; its admin stands.
+  return result === 'ok' && admin.generated ? admin.password : undefined;
+}
+
+interface PreparedAdmin {
+  password: string;
+  generated: boolean;
+  hash: Promise<string>;
+}
+
+/** The first admin's password (given or generated) with its hash under way. */
+function prepareAdmin(given: string | undefined): PreparedAdmin {
   if (given !== undefined && given.length < MIN_PASSWORD_LENGTH) {
     throw new ConfigError(
       `BERTH_ADMIN_PASSWORD must be at least ${MIN_PASSWORD_LENGTH} characters`,
     );
   }
   const password = given ?? generatePassword();
-  const result = await meta.createUser({
-    name: 'admin',
-    passwordHash: await hashPassword(password),
-    roles: [{ role: 'admin', namespace: '' }],
-  });
-  // 'exists': another process initialised the directory at the same moment; its admin stands.
-  return result === 'ok' && given === undefined ? password : undefined;
+  const hash = hashPassword(password);
+  // Awaited later, maybe never (the start failed first): a failure must not go unhandled meanwhile.
+  hash.catch(() => undefined);
+  return { password, generated: given === undefined, hash };
 }

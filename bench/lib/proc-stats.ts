@@ -17,7 +17,7 @@ function readClockTicks(): number {
   }
 }
 
-function statusField(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+function statusField(pid: number, field: 'VmRSS' | 'VmHWM' | 'RssAnon' | 'RssFile'): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
   return m?.[1] ? Number(m[1]) * 1024 : 0;
@@ -25,6 +25,14 @@ function statusField(pid: number, field: 'VmRSS' | 'VmHWM'): number {
 
 export function rssBytes(pid: number): number {
   return statusField(pid, 'VmRSS');
+}
+
+/**
+ * The resident set split by kind: anonymous memory is the process's own (heap, stacks, buffers);
+ * file-backed memory is mapped files (the executable and its libraries), shared and reclaimable.
+ */
+export function rssParts(pid: number): { anonBytes: number; fileBytes: number } {
+  return { anonBytes: statusField(pid, 'RssAnon'), fileBytes: statusField(pid, 'RssFile') };
 }
 
 /** utime + stime of the process (all its threads), in seconds. */

@@ -10,7 +10,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
@@ -24,6 +24,19 @@ export const ROLE_LABEL: Record<Role, string> = { candidate: 'Berth', reference:
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 const BERTH_CLI = path.join(ROOT, 'dist/cli/main.js');
+
+/**
+ * The V8 flags `npm start` gives node (package.json's start script): the benchmark measures Berth
+ * as the quick start runs it.
+ */
+function startScriptNodeFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+    scripts?: { start?: string };
+  };
+  const words = (pkg.scripts?.start ?? '').split(/\s+/);
+  const cli = words.indexOf('dist/cli/main.js');
+  return words.slice(0, Math.max(cli, 0)).filter((w) => w.startsWith('--'));
+}
 const REFERENCE_BIN = '/usr/bin/docker-registry';
 const READY_TIMEOUT_MS = 30_000;
 /** The first admin's password of a Berth started with authentication (loopback only). */
@@ -157,6 +170,7 @@ export async function startCandidate(options: StartOptions = {}): Promise<Runnin
   const dataDir = await makeTempDir('berth-bench-candidate-');
   const port = await freePort();
   const args = [
+    ...startScriptNodeFlags(),
     BERTH_CLI,
     'serve',
     '--listen',

@@ -4,16 +4,25 @@
  * thread. Unknown users are checked against a dummy hash so a miss takes as long as a hit.
  */
 import { randomBytes } from 'node:crypto';
-import { hash, verify, type Algorithm } from '@node-rs/argon2';
+import type * as Argon2 from '@node-rs/argon2';
 
 /** `Algorithm.Argon2id` is an ambient const enum, which isolated modules cannot read: its value is 2. */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-enum-assignment -- see above
-const ARGON2ID = 2 as Algorithm;
+const ARGON2ID = 2 as Argon2.Algorithm;
 const OPTIONS = { algorithm: ARGON2ID, memoryCost: 19456, timeCost: 2, parallelism: 1 };
 
 export const MIN_PASSWORD_LENGTH = 8;
 
-export function hashPassword(password: string): Promise<string> {
+let argon2: Promise<typeof Argon2> | undefined;
+
+/** The native module loads on first use: a start that hashes nothing (most of them) never needs it. */
+function loadArgon2(): Promise<typeof Argon2> {
+  argon2 ??= import('@node-rs/argon2');
+  return argon2;
+}
+
+export async function hashPassword(password: string): Promise<string> {
+  const { hash } = await loadArgon2();
   return hash(password, OPTIONS);
 }
 
@@ -21,6 +30,7 @@ let dummy: Promise<string> | undefined;
 
 /** Constant-time verification; `stored` null (no such user) still costs one argon2 run. */
 export async function verifyPassword(stored: string | null, password: string): Promise<boolean> {
+  const { verify } = await loadArgon2();
   if (stored === null) {
     dummy ??= hashPassword(randomBytes(16).toString('hex'));
     await verify(await dummy, password).catch(() => false);

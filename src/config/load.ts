@@ -4,9 +4,16 @@
  * validated by one schema; a bad key fails at start with its exact path.
  */
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { Value } from '@sinclair/typebox/value';
-import { parse as parseYaml } from 'yaml';
+import type * as Yaml from 'yaml';
+import { ConfigError } from './errors.js';
 import { ConfigSchema, type Config } from './schema.js';
+
+export { ConfigError };
+
+/** Loads on demand: most starts have no config file, and the YAML parser is 70 modules. */
+const require = createRequire(import.meta.url);
 
 export interface ConfigSources {
   file?: string | undefined;
@@ -29,10 +36,6 @@ export interface ConfigSources {
       redirectFrom: string;
     }>;
   }>;
-}
-
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
 }
 
 export function loadConfig(sources: ConfigSources = {}): Config {
@@ -104,7 +107,8 @@ function readYaml(file: string): Record<string, unknown> {
   } catch (e) {
     throw new ConfigError(`cannot read config file ${file}: ${(e as Error).message}`);
   }
-  const doc: unknown = parseYaml(text);
+  const { parse } = require('yaml') as typeof Yaml;
+  const doc: unknown = parse(text);
   if (doc === null || doc === undefined) return {};
   if (typeof doc !== 'object' || Array.isArray(doc))
     throw new ConfigError(`config file ${file} must be a YAML mapping`);

@@ -28,13 +28,33 @@ type Tx = Transaction<SchemaTables>;
 
 const now = (): string => new Date().toISOString();
 
-export function createSqlMetaStore(db: Db): MetaStore {
+/**
+ * Runs `write` so that its commit need not reach the disk before it returns (SQLite:
+ * synchronous=NORMAL for that statement; PostgreSQL: synchronous_commit=off). Only for rows whose
+ * loss in a power cut costs a client a retry, never content: the next durable commit flushes them
+ * anyway, in order.
+ */
+export type UnflushedWrite = <T>(db: Db, write: (db: Db) => Promise<T>) => Promise<T>;
+
+export interface SqlMetaStoreOptions {
+  /** Without it every write is flushed. */
+  unflushed?: UnflushedWrite;
+}
+
+export function createSqlMetaStore(db: Db, options: SqlMetaStoreOptions = {}): MetaStore {
   // One object: the registry part (this class), identity (sql-identity.ts), browse (sql-browse.ts).
-  return Object.assign(new SqlMetaStore(db), createSqlIdentityMeta(db), createSqlBrowseMeta(db));
+  return Object.assign(
+    new SqlMetaStore(db, options.unflushed ?? ((d, write) => write(d))),
+    createSqlIdentityMeta(db),
+    createSqlBrowseMeta(db),
+  );
 }
 
 class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta | keyof BrowseMeta> {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly unflushed: UnflushedWrite,
+  ) {}
 
   async close(): Promise<void> {
     await this.db.destroy();
@@ -338,18 +358,22 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta | keyof BrowseM
   // ── uploads ─────────────────────────────────────────────────────────────
 
   async createUpload(u: UploadRow): Promise<void> {
-    await this.db
-      .insertInto('uploads')
-      .values({
-        id: u.id,
-        repository: u.repository,
-        owner: u.owner,
-        algorithm: u.algorithm,
-        offset: u.offset,
-        created_at: u.createdAt,
-        updated_at: u.updatedAt,
-      })
-      .execute();
+    // A new session holds no client bytes yet: losing it in a power cut costs the client a new
+    // POST, while flushing it would cost every blob push one more fsync.
+    await this.unflushed(this.db, (db) =>
+      db
+        .insertInto('uploads')
+        .values({
+          id: u.id,
+          repository: u.repository,
+          owner: u.owner,
+          algorithm: u.algorithm,
+          offset: u.offset,
+          created_at: u.createdAt,
+          updated_at: u.updatedAt,
+        })
+        .execute(),
+    );
   }
 
   async getUpload(id: string): Promise<UploadRow | null> {

@@ -17,6 +17,12 @@ export function blobKey(digest: Digest): string {
   return `blobs/${digestAlgorithm(digest)}/${hex.slice(0, 2)}/${hex}`;
 }
 
+/** The 256 shard folders of sha256 blobs (sha512 blobs are rare: their shards appear on use). */
+export const BLOB_SHARDS: readonly string[] = Array.from(
+  { length: 256 },
+  (_, i) => `blobs/sha256/${i.toString(16).padStart(2, '0')}`,
+);
+
 export function uploadKey(id: UploadId): string {
   return `uploads/${id}`;
 }

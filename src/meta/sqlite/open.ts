@@ -5,10 +5,19 @@
  * server; synchronous=FULL so a committed transaction survives power loss (a 2xx is durable).
  */
 import Database from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect, type SqliteDatabase, type SqliteStatement } from 'kysely';
+import {
+  Kysely,
+  Migrator,
+  SqliteAdapter,
+  SqliteDialect,
+  sql,
+  type DialectAdapter,
+  type SqliteDatabase,
+  type SqliteStatement,
+} from 'kysely';
 import { migrations } from '../migrations/index.js';
 import type { SchemaTables } from '../schema.js';
-import { createSqlMetaStore } from '../sql-store.js';
+import { createSqlMetaStore, type UnflushedWrite } from '../sql-store.js';
 import type { MetaStore } from '../store.js';
 
 export async function openSqliteMetaStore(file: string): Promise<MetaStore> {
@@ -18,11 +27,26 @@ export async function openSqliteMetaStore(file: string): Promise<MetaStore> {
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
   const db = new Kysely<SchemaTables>({
-    dialect: new SqliteDialect({ database: withStatementCache(sqlite) }),
+    dialect: new TransactionalDdlSqliteDialect({ database: withStatementCache(sqlite) }),
   });
   await migrate(db);
-  return createSqlMetaStore(db);
+  return createSqlMetaStore(db, { unflushed: sqliteUnflushed });
 }
+
+/**
+ * Runs `write` on the connection with synchronous=NORMAL: in WAL mode its commit is written but
+ * not fsynced; the next FULL commit's fsync carries it to disk in order. The connection is held
+ * for the whole write, so no other statement can run relaxed in between.
+ */
+export const sqliteUnflushed: UnflushedWrite = (db, write) =>
+  db.connection().execute(async (conn) => {
+    await sql`PRAGMA synchronous = NORMAL`.execute(conn);
+    try {
+      return await write(conn);
+    } finally {
+      await sql`PRAGMA synchronous = FULL`.execute(conn);
+    }
+  });
 
 async function migrate(db: Kysely<SchemaTables>): Promise<void> {
   const migrator = new Migrator({
@@ -31,6 +55,23 @@ async function migrate(db: Kysely<SchemaTables>): Promise<void> {
   });
   const { error } = await migrator.migrateToLatest();
   if (error !== undefined) throw new Error('database migration failed', { cause: error });
+}
+
+/**
+ * SQLite runs schema changes inside transactions; Kysely's adapter says it does not, so the
+ * Migrator would commit (and fsync) every statement of every migration on its own. Saying it does
+ * makes the pending migrations one transaction: all applied or none, and a first start about 25 ms
+ * faster. (A future migration that must run outside a transaction, e.g. one that switches
+ * foreign_keys off to rebuild a table, needs the Migrator's `disableTransactions`.)
+ */
+class TransactionalDdlSqliteDialect extends SqliteDialect {
+  override createAdapter(): DialectAdapter {
+    return new (class extends SqliteAdapter {
+      override get supportsTransactionalDdl(): boolean {
+        return true;
+      }
+    })();
+  }
 }
 
 /**

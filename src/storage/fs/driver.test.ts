@@ -16,3 +16,15 @@ it('keeps upload files private to the server user (0600)', async () => {
   await driver.append('uploads/private', 0, Readable.from([Buffer.from('secret layer')]));
   expect((await stat(path.join(root, 'uploads', 'private'))).mode & 0o777).toBe(0o600);
 });
+
+it('makes the given directories at open, keeps what is there, and writes into them', async () => {
+  const root = await mkdtemp(path.join(tmpdir(), 'berth-fs-'));
+  const shards = ['blobs/sha256/00', 'blobs/sha256/ab', 'blobs/sha256/ff'];
+  const first = await createFsDriver({ root, directories: shards });
+  for (const shard of shards) expect((await stat(path.join(root, shard))).isDirectory()).toBe(true);
+  await first.writeSmall('blobs/sha256/ab/abcd', Buffer.from('kept'));
+
+  const again = await createFsDriver({ root, directories: [...shards, 'blobs/sha256/12'] });
+  expect((await stat(path.join(root, 'blobs/sha256/12'))).isDirectory()).toBe(true);
+  expect((await again.stat('blobs/sha256/ab/abcd'))?.size).toBe(4);
+});

@@ -28,13 +28,23 @@ const WRITE_BATCH = 1024 * 1024;
 
 export interface FsDriverOptions {
   root: string;
+  /**
+   * Directories (as keys) to make at open when missing, so the first write below each does not
+   * pay for a mkdir and an fsync of its parent while a client waits: the blob shard folders.
+   */
+  directories?: readonly string[];
 }
 
-export async function createFsDriver({ root }: FsDriverOptions): Promise<StorageDriver> {
+export async function createFsDriver({
+  root,
+  directories = [],
+}: FsDriverOptions): Promise<StorageDriver> {
   const base = path.resolve(root);
   await fs.mkdir(path.join(base, 'tmp'), { recursive: true });
   await fs.mkdir(path.join(base, 'uploads'), { recursive: true });
-  return new FsDriver(base);
+  const driver = new FsDriver(base);
+  await driver.makeDirectories(directories);
+  return driver;
 }
 
 class FsDriver implements StorageDriver {
@@ -174,6 +184,24 @@ class FsDriver implements StorageDriver {
       throw e;
     } finally {
       await handle.close();
+    }
+  }
+
+  /** Makes the missing ones; one readdir and at most one fsync per parent. */
+  async makeDirectories(keys: readonly string[]): Promise<void> {
+    const byParent = new Map<string, string[]>();
+    for (const key of keys) {
+      const dir = this.pathOf(key);
+      const siblings = byParent.get(path.dirname(dir)) ?? [];
+      siblings.push(path.basename(dir));
+      byParent.set(path.dirname(dir), siblings);
+    }
+    for (const [parent, names] of byParent) {
+      await this.ensureDir(parent);
+      const existing = new Set(await fs.readdir(parent));
+      const missing = names.filter((n) => !existing.has(n));
+      for (const name of missing) await fs.mkdir(path.join(parent, name), { recursive: true });
+      if (missing.length > 0) await syncDir(parent);
     }
   }
 
