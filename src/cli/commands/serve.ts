@@ -6,7 +6,8 @@
 import type { Command } from 'commander';
 import { loadConfig, type ConfigSources } from '../../config/load.js';
 import type { BerthApp } from '../../app.js';
-import { clientSetupText, dialName, dialNames } from '../../tls/client-setup.js';
+import { dialName, dialNames } from '../../tls/client-setup.js';
+import { clientSetupForServing } from '../../tls/setup.js';
 import { collect } from '../output.js';
 
 interface ServeFlags {
@@ -186,17 +187,7 @@ function printTls(app: BerthApp, bound: readonly string[]): void {
   const dial = external
     ? [dialName(external.hostname.replace(/^\[|\]$/g, ''), Number(external.port || 443))]
     : dialNames(credentials.names, port);
-  const text = clientSetupText({
-    dial,
-    caFile: ca?.file ?? null,
-    caFingerprint: ca?.cert.fingerprint256 ?? null,
-    servesCa: ca !== null,
-    selfSignedFile:
-      credentials.leaf.checkIssued(credentials.leaf) &&
-      credentials.leaf.verify(credentials.leaf.publicKey)
-        ? credentials.certFile
-        : undefined,
-  });
+  const text = clientSetupForServing(tls, dial);
   out.write(`\n${text}\n`);
 }
 

@@ -165,6 +165,11 @@ export interface Api {
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const ALL_ACTIONS: readonly Action[] = ['pull', 'push', 'delete', 'admin'];
 
+/** A set of actions as responses list them: always in the order pull, push, delete, admin. */
+export function orderedActions(actions: ReadonlySet<Action>): Action[] {
+  return ALL_ACTIONS.filter((a) => actions.has(a));
+}
+
 const anonymous = (): Caller => ({
   name: '',
   principal: ANONYMOUS,

@@ -7,9 +7,16 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import { RegistryError } from '../../core/errors.js';
-import type { Action } from '../../auth/types.js';
 import type { NamespaceRow } from '../../meta/store.js';
-import { conflict, denied, invalid, notFound, type Api, type Caller } from './context.js';
+import {
+  conflict,
+  denied,
+  invalid,
+  notFound,
+  orderedActions,
+  type Api,
+  type Caller,
+} from './context.js';
 import { Namespace, NameParams } from './schemas.js';
 
 const NamespaceList = Type.Object({ items: Type.Array(Namespace) });
@@ -31,8 +38,6 @@ const DeleteQuery = Type.Object(
   { additionalProperties: false },
 );
 
-const ORDER: readonly Action[] = ['pull', 'push', 'delete', 'admin'];
-
 export function registerNamespaceRoutes(api: Api): void {
   const { registry } = api.options;
   const namespaces = registry.namespaces;
@@ -48,7 +53,7 @@ export function registerNamespaceRoutes(api: Api): void {
       public: row.public,
       createdAt: row.createdAt,
       repositories,
-      actions: ORDER.filter((a) => actions.has(a)),
+      actions: orderedActions(actions),
     };
   }
 

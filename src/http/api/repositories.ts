@@ -12,10 +12,8 @@ import { RegistryError } from '../../core/errors.js';
 import type { Action } from '../../auth/types.js';
 import { parseReadReference, type Reference } from '../../registry/manifests.js';
 import type { RepositoryRef } from '../../registry/index.js';
-import { denied, invalid, notFound, type Api, type Caller } from './context.js';
+import { denied, invalid, notFound, orderedActions, type Api, type Caller } from './context.js';
 import { Action as ActionSchema } from './schemas.js';
-
-const ORDER: readonly Action[] = ['pull', 'push', 'delete', 'admin'];
 
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 const Labels = Type.Record(Type.String(), Type.String());
@@ -172,8 +170,7 @@ export function registerRepositoryRoutes(api: Api): void {
   const { registry } = api.options;
 
   async function actionsIn(caller: Caller, namespace: string): Promise<Action[]> {
-    const allowed = await api.actions(caller, namespace);
-    return ORDER.filter((a) => allowed.has(a));
+    return orderedActions(await api.actions(caller, namespace));
   }
 
   /** The namespaces the caller may pull from. */
