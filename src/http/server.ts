@@ -14,6 +14,7 @@ import type { Registry } from '../registry/index.js';
 import { VERSION } from '../cli/version.js';
 import { apiPlugin, type TlsStatus } from './api/index.js';
 import { errorBody, handleError } from './errors.js';
+import { attachLazySchemas, lazySchemas } from './lazy-schemas.js';
 import { loadWebUi, type WebUi } from './ui.js';
 import { v2Plugin } from './v2/index.js';
 
@@ -41,7 +42,10 @@ export interface ServerOptions {
 }
 
 export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
+  const schemas = lazySchemas();
   const app = Fastify({
+    // Route schemas compile on first use: see lazy-schemas.ts.
+    schemaController: { compilersFactory: schemas.compilersFactory },
     logger:
       options.logger === false
         ? false
@@ -63,6 +67,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     return503OnClosing: true,
     trustProxy: options.trustedProxies.length > 0 ? options.trustedProxies : false,
   });
+
+  attachLazySchemas(app, schemas);
 
   app.addHook('onRequest', (_request, reply, done) => {
     reply.header('docker-distribution-api-version', 'registry/2.0');
