@@ -12,14 +12,15 @@
  * with the same `../../` from either place.
  */
 import { rm } from 'node:fs/promises';
+import path from 'node:path';
 import { build } from 'esbuild';
 
-const root = new URL('../', import.meta.url);
+const root = path.resolve(import.meta.dirname, '..');
 
-await rm(new URL('dist/', root), { recursive: true, force: true });
+await rm(path.join(root, 'dist'), { recursive: true, force: true });
 
 await build({
-  absWorkingDir: root.pathname,
+  absWorkingDir: root,
   entryPoints: { main: 'src/cli/main.ts' },
   outdir: 'dist/cli',
   chunkNames: 'chunk-[hash]',

@@ -8,6 +8,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Page, PageRequest } from '../core/types.js';
 import type { IdentityMeta } from './identity.js';
+import { ManifestCache, type ChangeStamp } from './manifest-cache.js';
 import type { SchemaTables } from './schema.js';
 import { createSqlBrowseMeta } from './sql-browse.js';
 import { createSqlIdentityMeta } from './sql-identity.js';
@@ -39,12 +40,18 @@ export type UnflushedWrite = <T>(db: Db, write: (db: Db) => Promise<T>) => Promi
 export interface SqlMetaStoreOptions {
   /** Without it every write is flushed. */
   unflushed?: UnflushedWrite;
+  /** With it, manifest reads are cached while the stamp stays (manifest-cache.ts). */
+  changeStamp?: ChangeStamp;
 }
 
 export function createSqlMetaStore(db: Db, options: SqlMetaStoreOptions = {}): MetaStore {
   // One object: the registry part (this class), identity (sql-identity.ts), browse (sql-browse.ts).
   return Object.assign(
-    new SqlMetaStore(db, options.unflushed ?? ((d, write) => write(d))),
+    new SqlMetaStore(
+      db,
+      options.unflushed ?? ((d, write) => write(d)),
+      options.changeStamp ? new ManifestCache(options.changeStamp) : null,
+    ),
     createSqlIdentityMeta(db),
     createSqlBrowseMeta(db),
   );
@@ -54,6 +61,7 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta | keyof BrowseM
   constructor(
     private readonly db: Db,
     private readonly unflushed: UnflushedWrite,
+    private readonly manifestCache: ManifestCache | null,
   ) {}
 
   async close(): Promise<void> {
@@ -263,6 +271,14 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta | keyof BrowseM
   }
 
   async getManifest(repository: string, digest: string): Promise<ManifestWithPayload | null> {
+    const load = () => this.loadManifest(repository, digest);
+    return this.manifestCache ? this.manifestCache.read(`d ${repository} ${digest}`, load) : load();
+  }
+
+  private async loadManifest(
+    repository: string,
+    digest: string,
+  ): Promise<ManifestWithPayload | null> {
     const row = await this.db
       .selectFrom('manifests')
       .selectAll()
@@ -273,6 +289,14 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta | keyof BrowseM
   }
 
   async getTaggedManifest(repository: string, tag: string): Promise<ManifestWithPayload | null> {
+    const load = () => this.loadTaggedManifest(repository, tag);
+    return this.manifestCache ? this.manifestCache.read(`t ${repository} ${tag}`, load) : load();
+  }
+
+  private async loadTaggedManifest(
+    repository: string,
+    tag: string,
+  ): Promise<ManifestWithPayload | null> {
     const row = await this.db
       .selectFrom('tags as t')
       .innerJoin('manifests as m', (j) =>

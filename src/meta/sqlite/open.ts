@@ -30,7 +30,7 @@ export async function openSqliteMetaStore(file: string): Promise<MetaStore> {
     dialect: new TransactionalDdlSqliteDialect({ database: withStatementCache(sqlite) }),
   });
   await migrate(db);
-  return createSqlMetaStore(db, { unflushed: sqliteUnflushed });
+  return createSqlMetaStore(db, { unflushed: sqliteUnflushed, changeStamp: changeStampOf(sqlite) });
 }
 
 /**
@@ -47,6 +47,19 @@ export const sqliteUnflushed: UnflushedWrite = (db, write) =>
       await sql`PRAGMA synchronous = FULL`.execute(conn);
     }
   });
+
+/**
+ * Moves whenever a row may have changed: total_changes() counts every row this connection has
+ * inserted, updated or deleted (also in a transaction not yet committed, or later rolled back),
+ * data_version every commit by another connection (a CLI command beside the server).
+ * A prepared statement outside Kysely: ~5 µs, and no wait for the connection's queue.
+ */
+function changeStampOf(sqlite: Database.Database): () => string {
+  const statement = sqlite
+    .prepare<[], string>(`SELECT total_changes() || ':' || data_version FROM pragma_data_version`)
+    .pluck();
+  return () => statement.get() ?? '';
+}
 
 async function migrate(db: Kysely<SchemaTables>): Promise<void> {
   const migrator = new Migrator({
