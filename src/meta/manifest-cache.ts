@@ -5,10 +5,11 @@
  * A `docker pull` of a popular tag is the registry's hottest request, and its database read (a
  * join that copies the manifest's bytes out of SQLite, plus the query builder) is a third of its
  * CPU. Entries are only valid while the database is unchanged: before every read the cache asks
- * the store for a change stamp, which moves on any row this process writes and on any commit by
- * another connection (a CLI command beside the server), and a moved stamp empties the cache. So a
- * read never returns anything the database would not have returned at that moment; it only skips
- * the database when nothing at all has been written since the entry was read.
+ * the store for a change stamp, which moves at once on any row this process writes and, within a
+ * bound the store sets (SQLite: 50 ms), on any commit by another connection (a CLI command beside
+ * the server); a moved stamp empties the cache. So a read never returns anything older than what
+ * this process last wrote; it only skips the database when nothing has been written since the
+ * entry was read.
  */
 import type { ManifestWithPayload } from './store.js';
 

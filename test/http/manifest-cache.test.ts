@@ -1,11 +1,13 @@
 /**
- * Manifest reads are cached in memory (src/meta/manifest-cache.ts). Whatever changes the
- * database must show on the very next pull: a push or delete through the API, and a change made
- * by another connection to the same SQLite file (a `berth` CLI command beside the server).
+ * Manifest reads are cached in memory (src/meta/manifest-cache.ts). A push or delete through the
+ * API must show on the very next pull; a change made by another connection to the same SQLite
+ * file (a `berth` CLI command beside the server) within OTHER_WRITERS_CHECK_MS.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OTHER_WRITERS_CHECK_MS } from '../../src/meta/sqlite/open.js';
 import { OCI_MANIFEST, pushImage, putManifest } from '../helpers/oci.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
@@ -30,6 +32,9 @@ async function pulled(name: string, reference: string): Promise<string | number>
   await res.arrayBuffer();
   return res.status === 200 ? (res.headers.get('docker-content-digest') ?? '') : res.status;
 }
+
+/** Past the bound, with a margin for a slow machine. */
+const afterBound = () => sleep(OTHER_WRITERS_CHECK_MS + 20);
 
 describe('cached manifest reads', () => {
   it('follow a tag moved and deleted through the API', async () => {
@@ -56,11 +61,13 @@ describe('cached manifest reads', () => {
     other
       .prepare('UPDATE tags SET digest = ? WHERE repository = ? AND name = ?')
       .run(two.digest, 'library/cli', 'latest');
+    await afterBound();
     expect(await pulled('library/cli', 'latest')).toBe(two.digest);
 
     other
       .prepare('DELETE FROM tags WHERE repository = ? AND name = ?')
       .run('library/cli', 'latest');
+    await afterBound();
     expect(await pulled('library/cli', 'latest')).toBe(404);
   });
 
@@ -72,6 +79,7 @@ describe('cached manifest reads', () => {
       other.prepare('DELETE FROM manifest_references WHERE repository = ?').run('library/gone');
       other.prepare('DELETE FROM manifests WHERE repository = ?').run('library/gone');
     })();
+    await afterBound();
     expect(await pulled('library/gone', image.digest)).toBe(404);
     expect(await pulled('library/gone', 'v1')).toBe(404);
   });

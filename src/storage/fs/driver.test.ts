@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { expect, it } from 'vitest';
 import { describeStorageDriver } from '../../../test/contract/storage-driver.contract.js';
-import { createFsDriver } from './driver.js';
+import { createFsDriver, writeBatchFor } from './driver.js';
 
 describeStorageDriver('filesystem', async () =>
   createFsDriver({ root: await mkdtemp(path.join(tmpdir(), 'berth-fs-')) }),
@@ -27,4 +27,16 @@ it('makes the given directories at open, keeps what is there, and writes into th
   const again = await createFsDriver({ root, directories: [...shards, 'blobs/sha256/12'] });
   expect((await stat(path.join(root, 'blobs/sha256/12'))).isDirectory()).toBe(true);
   expect((await again.stat('blobs/sha256/ab/abcd'))?.size).toBe(4);
+});
+
+it('shares one write budget among concurrent uploads: 1 MiB batches alone, smaller in a crowd', () => {
+  const MiB = 1024 * 1024;
+  expect(writeBatchFor(0)).toBe(MiB);
+  expect(writeBatchFor(7)).toBe(MiB);
+  expect(writeBatchFor(15)).toBe(MiB / 2);
+  expect(writeBatchFor(31)).toBe(256 * 1024);
+  expect(writeBatchFor(1000)).toBe(256 * 1024);
+  // What 16, 32 and 64 concurrent uploads may hold in batches together stays bounded.
+  for (const n of [16, 32]) expect(n * writeBatchFor(n - 1)).toBeLessThanOrEqual(8 * MiB);
+  expect(64 * writeBatchFor(63)).toBeLessThanOrEqual(16 * MiB);
 });

@@ -26,6 +26,20 @@ import {
 const READ_CHUNK = 1024 * 1024;
 /** Large write batches: fewer syscalls, and hashing overlaps the write of the same batch. */
 const WRITE_BATCH = 1024 * 1024;
+/**
+ * What all uploads together may hold in write batches: a few uploads get full 1 MiB batches (a
+ * single stream's speed needs them), sixteen get 512 KiB each, so memory stays flat as clients
+ * are added. Each upload holds up to about two batches (one being written, one filling).
+ */
+const WRITE_BUDGET = 8 * 1024 * 1024;
+const MIN_WRITE_BATCH = 256 * 1024;
+let activeWriters = 0;
+
+/** The batch size for an upload that starts now, given those already running. */
+export function writeBatchFor(running: number): number {
+  const share = Math.floor(WRITE_BUDGET / (running + 1));
+  return Math.max(MIN_WRITE_BATCH, Math.min(WRITE_BATCH, share));
+}
 
 export interface FsDriverOptions {
   root: string;
@@ -236,8 +250,10 @@ class PositionedWriter extends Writable {
     /** The exact position the body must end at, when its length is known in advance. */
     private readonly endAt: number | undefined,
   ) {
-    super({ highWaterMark: WRITE_BATCH });
+    super({ highWaterMark: writeBatchFor(activeWriters) });
     this.position = start;
+    activeWriters += 1;
+    this.once('close', () => (activeWriters -= 1));
   }
 
   override _write(
