@@ -12,6 +12,7 @@ import path from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ByteRange } from '../../core/types.js';
+import { noteSpentBytes } from '../../runtime/spent-buffers.js';
 import {
   assertKey,
   LengthMismatchError,
@@ -280,6 +281,7 @@ class PositionedWriter extends Writable {
 
   private writeAll(buffers: Buffer[], callback: (error?: Error | null) => void): void {
     const total = buffers.reduce((n, b) => n + b.length, 0);
+    noteSpentBytes(total);
     const at = this.position;
     if (this.endAt !== undefined && at + total > this.endAt)
       return callback(this.mismatch(at + total));
