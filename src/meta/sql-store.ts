@@ -271,8 +271,9 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta | keyof BrowseM
   }
 
   async getManifest(repository: string, digest: string): Promise<ManifestWithPayload | null> {
-    const load = () => this.loadManifest(repository, digest);
-    return this.manifestCache ? this.manifestCache.read(`d ${repository} ${digest}`, load) : load();
+    return this.cachedManifest(`d ${repository} ${digest}`, () =>
+      this.loadManifest(repository, digest),
+    );
   }
 
   private async loadManifest(
@@ -289,8 +290,17 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta | keyof BrowseM
   }
 
   async getTaggedManifest(repository: string, tag: string): Promise<ManifestWithPayload | null> {
-    const load = () => this.loadTaggedManifest(repository, tag);
-    return this.manifestCache ? this.manifestCache.read(`t ${repository} ${tag}`, load) : load();
+    return this.cachedManifest(`t ${repository} ${tag}`, () =>
+      this.loadTaggedManifest(repository, tag),
+    );
+  }
+
+  /** Through the manifest cache when the store has one; `key` names the read exactly. */
+  private cachedManifest(
+    key: string,
+    load: () => Promise<ManifestWithPayload | null>,
+  ): Promise<ManifestWithPayload | null> {
+    return this.manifestCache ? this.manifestCache.read(key, load) : load();
   }
 
   private async loadTaggedManifest(

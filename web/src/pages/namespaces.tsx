@@ -1,6 +1,7 @@
 import { useState } from 'preact/hooks';
-import { del, messageOf, patch, post, query, segment, useResource } from '../api';
+import { del, patch, post, query, segment, useResource } from '../api';
 import { mayCreateNamespaces, useApp } from '../app-state';
+import { DangerButton, useAttempt } from '../components/actions';
 import { ConfirmDialog } from '../components/dialog';
 import {
   Badge,
@@ -20,16 +21,13 @@ export function NamespacesPage() {
   const { session } = useApp();
   const list = useResource<{ items: Namespace[] }>('/namespaces');
   const [deleting, setDeleting] = useState<Namespace | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const { error, attempt } = useAttempt();
 
   async function setPublic(ns: Namespace, value: boolean): Promise<void> {
-    setError(null);
-    try {
+    await attempt(async () => {
       await patch(`/namespaces/${segment(ns.name)}`, { public: value });
       list.reload();
-    } catch (e) {
-      setError(messageOf(e));
-    }
+    });
   }
 
   return (
@@ -91,14 +89,12 @@ export function NamespacesPage() {
                           >
                             {ns.public ? 'Make private' : 'Make public'}
                           </button>
-                          <button
-                            type="button"
-                            class="button subtle danger-text"
-                            aria-label={`Delete namespace ${ns.name}`}
+                          <DangerButton
+                            label={`Delete namespace ${ns.name}`}
                             onClick={() => setDeleting(ns)}
                           >
                             Delete
-                          </button>
+                          </DangerButton>
                         </>
                       )}
                     </td>
@@ -123,22 +119,19 @@ export function NamespacesPage() {
 function CreateNamespace(props: { onCreated: () => void }) {
   const [name, setName] = useState('');
   const [isPublic, setPublic] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const { error, attempt } = useAttempt();
   const [created, setCreated] = useState<string | null>(null);
 
   async function submit(event: Event): Promise<void> {
     event.preventDefault();
-    setError(null);
     setCreated(null);
-    try {
+    await attempt(async () => {
       const ns = await post<Namespace>('/namespaces', { name: name.trim(), public: isPublic });
       setCreated(ns.name);
       setName('');
       setPublic(false);
       props.onCreated();
-    } catch (e) {
-      setError(messageOf(e));
-    }
+    });
   }
 
   return (

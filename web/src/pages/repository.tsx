@@ -5,6 +5,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { del, query, segment, useResource } from '../api';
 import { useApp } from '../app-state';
+import { DangerButton } from '../components/actions';
 import { ClientPicker } from '../components/client-picker';
 import { CopyButton, CopyField } from '../components/copy';
 import { ConfirmDialog } from '../components/dialog';
@@ -223,14 +224,12 @@ function TagTable(props: {
                   label={`${client} pull command for ${tag.name}`}
                 />
                 {mayDelete && (
-                  <button
-                    type="button"
-                    class="button subtle danger-text"
-                    aria-label={`Delete tag ${tag.name}`}
+                  <DangerButton
+                    label={`Delete tag ${tag.name}`}
                     onClick={() => props.onDelete(tag)}
                   >
                     Delete
-                  </button>
+                  </DangerButton>
                 )}
               </td>
             </tr>

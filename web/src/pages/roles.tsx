@@ -4,8 +4,9 @@
  * are fixed by the registry.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { del, messageOf, post, put, segment, useResource } from '../api';
+import { del, post, put, segment, useResource } from '../api';
 import { useApp } from '../app-state';
+import { DangerButton, useAttempt } from '../components/actions';
 import { ConfirmDialog } from '../components/dialog';
 import {
   PrivilegeEditor,
@@ -113,14 +114,12 @@ export function RolesPage() {
                             >
                               Edit
                             </button>
-                            <button
-                              type="button"
-                              class="button subtle danger-text"
-                              aria-label={`Delete role ${role.name}`}
+                            <DangerButton
+                              label={`Delete role ${role.name}`}
                               onClick={() => setDeleting(role)}
                             >
                               Delete
-                            </button>
+                            </DangerButton>
                           </>
                         )}
                       </td>
@@ -168,7 +167,7 @@ function CreateRole(props: { onCreated: () => void }) {
   const [name, setName] = useState('');
   const [description, setDescription] = useState('');
   const [privileges, setPrivileges] = useState<Privilege[]>([emptyPrivilege()]);
-  const [error, setError] = useState<string | null>(null);
+  const { error, setError, attempt } = useAttempt();
   const [created, setCreated] = useState<string | null>(null);
 
   async function submit(event: Event): Promise<void> {
@@ -178,8 +177,7 @@ function CreateRole(props: { onCreated: () => void }) {
       setError(INCOMPLETE_PRIVILEGES);
       return;
     }
-    setError(null);
-    try {
+    await attempt(async () => {
       const role = await post<Role>('/roles', {
         name: name.trim(),
         ...(description.trim() !== '' ? { description: description.trim() } : {}),
@@ -190,9 +188,7 @@ function CreateRole(props: { onCreated: () => void }) {
       setDescription('');
       setPrivileges([emptyPrivilege()]);
       props.onCreated();
-    } catch (e) {
-      setError(messageOf(e));
-    }
+    });
   }
 
   return (
@@ -248,7 +244,7 @@ function EditRole(props: { role: Role; onSaved: (role: Role) => void; onClose: (
     cleanPrivileges(props.role.privileges),
   );
   const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const { error, setError, attempt } = useAttempt();
   const firstField = useRef<HTMLInputElement>(null);
   const opener = useRef<Element | null>(null);
 
@@ -270,19 +266,16 @@ function EditRole(props: { role: Role; onSaved: (role: Role) => void; onClose: (
       setError(INCOMPLETE_PRIVILEGES);
       return;
     }
-    setError(null);
     setBusy(true);
-    try {
+    const saved = await attempt(async () => {
       const role = await put<Role>(`/roles/${segment(props.role.name)}`, {
         description: description.trim(),
         privileges: cleanPrivileges(privileges),
       });
       props.onSaved(role);
       close();
-    } catch (e) {
-      setError(messageOf(e));
-      setBusy(false);
-    }
+    });
+    if (!saved) setBusy(false);
   }
 
   return (

@@ -3,8 +3,9 @@
  * The secret is shown exactly once, right after creation, with the command that uses it.
  */
 import { useState } from 'preact/hooks';
-import { del, messageOf, post, query, segment, useResource } from '../api';
+import { del, post, query, segment, useResource } from '../api';
 import { useApp } from '../app-state';
+import { DangerButton, useAttempt } from '../components/actions';
 import { CopyButton, CopyField } from '../components/copy';
 import { ConfirmDialog } from '../components/dialog';
 import {
@@ -139,14 +140,12 @@ export function TokensPage() {
                         </td>
                         <td class="row-actions">
                           {token.revokedAt === null && (
-                            <button
-                              type="button"
-                              class="button subtle danger-text"
-                              aria-label={`Revoke token ${token.name}`}
+                            <DangerButton
+                              label={`Revoke token ${token.name}`}
                               onClick={() => setRevoking(token)}
                             >
                               Revoke
-                            </button>
+                            </DangerButton>
                           )}
                         </td>
                       </tr>
@@ -180,7 +179,7 @@ function CreateToken(props: { onCreated: (token: CreatedToken) => void }) {
   const [expiry, setExpiry] = useState('90');
   const [scoped, setScoped] = useState(false);
   const [privileges, setPrivileges] = useState<Privilege[]>([emptyPrivilege()]);
-  const [error, setError] = useState<string | null>(null);
+  const { error, setError, attempt } = useAttempt();
   const [busy, setBusy] = useState(false);
 
   async function submit(event: Event): Promise<void> {
@@ -190,8 +189,7 @@ function CreateToken(props: { onCreated: (token: CreatedToken) => void }) {
       return;
     }
     setBusy(true);
-    setError(null);
-    try {
+    await attempt(async () => {
       const days = expiry === 'never' ? null : Number(expiry);
       const created = await post<CreatedToken>('/tokens', {
         name: name.trim(),
@@ -204,11 +202,8 @@ function CreateToken(props: { onCreated: (token: CreatedToken) => void }) {
       setPrivileges([emptyPrivilege()]);
       setScoped(false);
       props.onCreated(created);
-    } catch (e) {
-      setError(messageOf(e));
-    } finally {
-      setBusy(false);
-    }
+    });
+    setBusy(false);
   }
 
   return (

@@ -3,8 +3,9 @@
  * password, bind a role everywhere or in one namespace, unbind, delete.
  */
 import { useState } from 'preact/hooks';
-import { del, messageOf, patch, post, put, query, segment, useResource } from '../api';
+import { del, patch, post, put, query, segment, useResource } from '../api';
 import { useApp } from '../app-state';
+import { DangerButton, useAttempt } from '../components/actions';
 import { ConfirmDialog } from '../components/dialog';
 import {
   Badge,
@@ -27,19 +28,16 @@ export function UsersPage() {
   const namespaces = useResource<{ items: Namespace[] }>('/namespaces');
   const [deleting, setDeleting] = useState<User | null>(null);
   const [managing, setManaging] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const { error, attempt } = useAttempt();
 
   const roleNames = roles.data?.items.map((r) => r.name) ?? [];
   const namespaceNames = namespaces.data?.items.map((n) => n.name) ?? [];
 
   async function run(action: () => Promise<unknown>): Promise<void> {
-    setError(null);
-    try {
+    await attempt(async () => {
       await action();
       users.reload();
-    } catch (e) {
-      setError(messageOf(e));
-    }
+    });
   }
 
   return (
@@ -122,14 +120,12 @@ export function UsersPage() {
                               >
                                 {user.disabled ? 'Enable' : 'Disable'}
                               </button>
-                              <button
-                                type="button"
-                                class="button subtle danger-text"
-                                aria-label={`Delete user ${user.name}`}
+                              <DangerButton
+                                label={`Delete user ${user.name}`}
                                 onClick={() => setDeleting(user)}
                               >
                                 Delete
-                              </button>
+                              </DangerButton>
                             </>
                           )}
                         </td>
@@ -247,14 +243,13 @@ function CreateUser(props: { roles: string[]; namespaces: string[]; onCreated: (
   const [password, setPassword] = useState('');
   const [role, setRole] = useState('developer');
   const [namespace, setNamespace] = useState('');
-  const [error, setError] = useState<string | null>(null);
+  const { error, attempt } = useAttempt();
   const [created, setCreated] = useState<string | null>(null);
 
   async function submit(event: Event): Promise<void> {
     event.preventDefault();
-    setError(null);
     setCreated(null);
-    try {
+    await attempt(async () => {
       const user = await post<User>('/users', {
         name: name.trim(),
         password,
@@ -266,9 +261,7 @@ function CreateUser(props: { roles: string[]; namespaces: string[]; onCreated: (
       setName('');
       setPassword('');
       props.onCreated();
-    } catch (e) {
-      setError(messageOf(e));
-    }
+    });
   }
 
   return (
@@ -340,19 +333,16 @@ function ManageUser(props: {
   const [password, setPassword] = useState('');
   const [currentPassword, setCurrentPassword] = useState('');
   const [message, setMessage] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const { error, attempt } = useAttempt();
   const path = `/users/${segment(props.name)}`;
 
   async function run(action: () => Promise<unknown>, done: string): Promise<void> {
-    setError(null);
     setMessage(null);
-    try {
+    await attempt(async () => {
       await action();
       setMessage(done);
       props.onChanged();
-    } catch (e) {
-      setError(messageOf(e));
-    }
+    });
   }
 
   return (
