@@ -7,10 +7,9 @@
  * start's flags) wrappers fill it slowly: tens of MB of spent buffers pile up between
  * collections, and glibc keeps the heap they grew (a 256 MiB push took the server from 73 to
  * ~108 MB and it stayed there). When node runs with `--expose-gc` (npm start does), a
- * young-generation collection every 8 MiB of streamed bytes, from all transfers together, frees
+ * young-generation collection every 8 MiB of streamed bytes, from all uploads together, frees
  * them as they go: peak 89–90 MB for the same push, for ~0.3 ms per collection. Without the
- * flag this does nothing. Pulls count too: each 1 MiB file read is a fresh buffer as well
- * (storage/fs/driver.ts, FileReader).
+ * flag this does nothing.
  */
 const COLLECT_EVERY_BYTES = 8 * 1024 * 1024;
 

@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, stat } from 'node:fs/promises';
+import { mkdtemp, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -39,33 +39,4 @@ it('shares one write budget among concurrent uploads: 1 MiB batches alone, small
   // What 16, 32 and 64 concurrent uploads may hold in batches together stays bounded.
   for (const n of [16, 32]) expect(n * writeBatchFor(n - 1)).toBeLessThanOrEqual(8 * MiB);
   expect(64 * writeBatchFor(63)).toBeLessThanOrEqual(16 * MiB);
-});
-
-it('reads a file in 1 MiB pieces, by range, and closes it when the reader ends or is destroyed', async () => {
-  const root = await mkdtemp(path.join(tmpdir(), 'berth-fs-'));
-  const driver = await createFsDriver({ root });
-  const data = Buffer.alloc(3 * 1024 * 1024 + 5);
-  for (let i = 0; i < data.length; i++) data[i] = (i * 7) % 251;
-  await driver.append('uploads/big', 0, Readable.from([data]));
-  const openFiles = async (): Promise<number> => (await readdir('/proc/self/fd')).length;
-  const before = await openFiles();
-
-  const whole = await driver.read('uploads/big');
-  const pieces: Buffer[] = [];
-  for await (const chunk of whole ?? []) pieces.push(chunk as Buffer);
-  expect(pieces.map((p) => p.length)).toEqual([1024 * 1024, 1024 * 1024, 1024 * 1024, 5]);
-  expect(Buffer.concat(pieces).equals(data)).toBe(true);
-
-  const ranged = await driver.read('uploads/big', {
-    range: { start: 1024 * 1024 - 2, end: 1024 * 1024 + 2 },
-  });
-  const part: Buffer[] = [];
-  for await (const chunk of ranged ?? []) part.push(chunk as Buffer);
-  expect(Buffer.concat(part).equals(data.subarray(1024 * 1024 - 2, 1024 * 1024 + 3))).toBe(true);
-
-  const abandoned = await driver.read('uploads/big');
-  await new Promise<void>((resolve) => abandoned?.once('readable', () => resolve()));
-  abandoned?.destroy();
-  await new Promise<void>((resolve) => abandoned?.once('close', () => resolve()));
-  expect(await openFiles()).toBe(before);
 });

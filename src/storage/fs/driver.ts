@@ -5,11 +5,11 @@
  * survives a crash or power loss. Everything lives on one filesystem, so rename(2) is atomic.
  */
 import { randomUUID } from 'node:crypto';
-import { constants, type Dirent } from 'node:fs';
+import { constants, createReadStream, type Dirent } from 'node:fs';
 import fs from 'node:fs/promises';
 import { writev } from 'node:fs';
 import path from 'node:path';
-import { Readable, Writable } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ByteRange } from '../../core/types.js';
 import { noteSpentBytes } from '../../runtime/spent-buffers.js';
@@ -97,7 +97,12 @@ class FsDriver implements StorageDriver {
       throw wrap(e, 'open', key);
     }
     const { range, signal } = options;
-    return new FileReader(handle, range?.start ?? 0, range ? range.end + 1 : Infinity, signal);
+    return createReadStream('', {
+      fd: handle,
+      highWaterMark: READ_CHUNK,
+      ...(range ? { start: range.start, end: range.end } : {}),
+      ...(signal ? { signal } : {}),
+    });
   }
 
   async writeSmall(key: string, data: Uint8Array): Promise<void> {
@@ -227,52 +232,6 @@ class FsDriver implements StorageDriver {
       return;
     }
     await syncDir(path.dirname(dir));
-  }
-}
-
-/**
- * Reads [start, end) of an open file in READ_CHUNK pieces, and closes the file when it ends or is
- * destroyed (a client that goes away). Instead of fs.createReadStream so that each piece counts
- * towards the young-generation collections of spent-buffers.ts, which keep a pull's memory as
- * flat as a push's. A file that ends before `end` ends the stream early, as createReadStream does.
- */
-class FileReader extends Readable {
-  constructor(
-    private readonly handle: fs.FileHandle,
-    private position: number,
-    private readonly end: number,
-    signal: AbortSignal | undefined,
-  ) {
-    super({ highWaterMark: READ_CHUNK, ...(signal ? { signal } : {}) });
-  }
-
-  override _read(): void {
-    const length = Math.min(READ_CHUNK, this.end - this.position);
-    if (length <= 0) {
-      this.push(null);
-      return;
-    }
-    const buffer = Buffer.allocUnsafeSlow(length);
-    this.handle.read(buffer, 0, length, this.position).then(
-      ({ bytesRead }) => {
-        if (bytesRead === 0) {
-          this.push(null);
-          return;
-        }
-        this.position += bytesRead;
-        noteSpentBytes(bytesRead);
-        this.push(bytesRead < length ? buffer.subarray(0, bytesRead) : buffer);
-      },
-      (err: unknown) => this.destroy(err instanceof Error ? err : new Error(String(err))),
-    );
-  }
-
-  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    // FileHandle.close waits for a read still in flight.
-    this.handle.close().then(
-      () => callback(error),
-      (closeError: unknown) => callback(error ?? (closeError as Error)),
-    );
   }
 }
 
