@@ -22,6 +22,7 @@ import type { UploadState } from '../../registry/uploads.js';
 import {
   acceptsManifest,
   hasBody,
+  ifRangeAllows,
   parseContentRange,
   parsePageSize,
   parseRange,
@@ -147,13 +148,14 @@ export async function getBlob(
   const { request, reply, registry } = ctx;
   const digest = parseDigest(rawDigest);
   const info = await registry.blobs.stat(repo, digest);
+  const etag = `"${digest}"`;
   reply
     .header('docker-content-digest', digest)
     .header('accept-ranges', 'bytes')
-    .header('etag', `"${digest}"`)
+    .header('etag', etag)
     .header('content-type', MediaType.octetStream);
   const wanted =
-    request.method === 'GET'
+    request.method === 'GET' && ifRangeAllows(request.headers['if-range'], etag)
       ? parseRange(request.headers.range, info.size)
       : ({ kind: 'full' } as const);
   if (wanted.kind === 'unsatisfiable') {

@@ -57,6 +57,19 @@ export function parseRange(value: string | undefined, size: number): RangeReques
 }
 
 /**
+ * Whether a `Range` may be honoured under this `If-Range` (RFC 9110 §13.1.5), for a representation
+ * whose only validator is the strong `etag` (content-addressed content: the digest never changes).
+ * No If-Range: yes. An entity tag: only a strong match (a weak `W/"…"` never matches). An HTTP date:
+ * never. Immutability would make any date harmless, but the RFC lets a date match only a strong
+ * Last-Modified it equals exactly, and we send no Last-Modified (a blob file's mtime changes with
+ * copies and restores, so it would not be a validator of the bytes). A false condition makes the
+ * caller ignore Range and answer 200 with the whole content, which is always correct.
+ */
+export function ifRangeAllows(ifRange: string | string[] | undefined, etag: string): boolean {
+  return ifRange === undefined || (typeof ifRange === 'string' && ifRange.trim() === etag);
+}
+
+/**
  * Whether a manifest of `mediaType` may be returned for this `Accept`. Only an Accept that names
  * manifest types, none of them this one and no wildcard, refuses (browsers and old clients that
  * send `application/json` or nothing get the manifest as stored).
