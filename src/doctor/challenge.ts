@@ -81,11 +81,12 @@ export function analyzeChallenge(target: Target, header: string | undefined): Ch
     return {
       challenge,
       findings: [
+        // Only what the answer shows: a registry of another kind may ask for Basic on purpose.
         finding('realm', 'warn', {
-          summary: 'the challenge is Basic, not Bearer',
+          summary: 'the registry asks for Basic credentials (no token realm)',
           explanation:
-            'Berth asks for Bearer tokens; a Basic challenge usually comes from a proxy in front with its own password (nginx auth_basic). Clients then send every request with the password and the registry’s own accounts are bypassed.',
-          fix: 'remove the proxy’s authentication for /v2/ and let Berth do it',
+            'Clients then send the password with every request instead of a short-lived token. Berth itself always asks for Bearer tokens.',
+          fix: 'if this address should reach Berth, whatever answers it must pass /v2/ on to Berth unchanged, without authentication of its own',
         }),
       ],
     };

@@ -44,6 +44,9 @@ export function finding(
   return f;
 }
 
+/** Named so that nobody mistakes it for an image; doctor deletes it after the check. */
+export const SCRATCH_REPOSITORY = 'library/berth-doctor-scratch';
+
 export interface DoctorOptions {
   /** The registry as a client names it; `host:port` without a scheme means https (as docker). */
   url: string;

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { bufferingAdvice, bufferingSuspected, stallAdvice, uploadAdvice } from './upload.js';
+import {
+  bufferingAdvice,
+  bufferingSuspected,
+  receivedBytes,
+  stallAdvice,
+  uploadAdvice,
+} from './upload.js';
 
 const options = { username: 'alice', repository: 'team/app' };
 const json = (code: string, message: string): Buffer =>
@@ -81,5 +87,14 @@ describe('buffering and stalls', () => {
       'the upload stalled after 8.0 MB: nothing moved for 30 s',
     );
     expect(stallAdvice('waiting', 50_000_000, 30).fix).toContain('proxy_request_buffering off');
+  });
+});
+
+describe('receivedBytes', () => {
+  it('reads the size the registry holds from the Range of a PATCH answer', () => {
+    expect(receivedBytes('0-49999999')).toBe(50_000_000);
+    expect(receivedBytes('bytes=0-9')).toBe(10);
+    expect(receivedBytes(undefined)).toBeUndefined();
+    expect(receivedBytes('5-9')).toBeUndefined();
   });
 });

@@ -1,10 +1,11 @@
 /**
  * @module doctor/upload
- * Check 6: a blob through the whole path, as docker pushes a layer: POST an upload session, one
- * streamed PATCH without Content-Length (chunked, generated on the fly, never held in memory), PUT
- * with the digest, then DELETE the blob. Proxies break exactly this: a body-size limit (413),
+ * Check 6: a blob through the whole path, as docker pushes a layer: POST an upload session and one
+ * streamed PATCH without Content-Length (chunked, generated on the fly, never held in memory) of
+ * the measured size; that session is then cancelled, and a tiny blob goes through POST, PATCH and
+ * the PUT with the digest that commits it. Proxies break exactly this: a body-size limit (413),
  * chunked bodies refused (411), or the whole upload buffered before it is passed on (a long wait
- * after the last byte, or a stall).
+ * after the last byte, or a stall). What the check made is removed again (doctor/cleanup).
  */
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -19,10 +20,11 @@ import {
   type TransportError,
 } from './http-client.js';
 import { formatDuration, formatRate } from './lifetime.js';
-import { parseChallenge } from './challenge.js';
-import { basicAuthorization, namespaceOf, pushRoleFix, requestToken } from './token.js';
+import { cancelSession, cleanupFinding, deleteRepository, unlinkBlob } from './cleanup.js';
+import { basicAuthorization, namespaceOf, pushRoleFix } from './token.js';
 import {
   finding,
+  SCRATCH_REPOSITORY,
   type Advice,
   type DoctorOptions,
   type DoctorState,
@@ -97,7 +99,7 @@ export function uploadAdvice(
     return {
       summary: `${phase} → 404 NAME_UNKNOWN${detail}`,
       explanation: `The namespace ${ns} does not exist; Berth creates repositories on push only inside existing namespaces.`,
-      fix: `on the server: berth namespace create ${ns}; or check with --repository library/berth-doctor`,
+      fix: `on the server: berth namespace create ${ns}; or check with --repository ${SCRATCH_REPOSITORY}`,
     };
   }
   if (status === 404 && phase !== 'POST') {
@@ -301,6 +303,106 @@ function uploadAuthorization(
   return state.token ? `Bearer ${state.token.token}` : null;
 }
 
+/**
+ * The blob that proves the final PUT. Always the same bytes: the file a committed blob leaves until
+ * garbage collection is then one tiny file, however often doctor runs.
+ */
+export const PROOF_BLOB = Buffer.from('berth doctor: the last step of a blob upload works\n');
+
+/** How many bytes the registry says it holds, from a `Range: 0-N` answer to a PATCH. */
+export function receivedBytes(range: string | undefined): number | undefined {
+  const m = /^(?:bytes=)?0-(\d+)$/.exec(range?.trim() ?? '');
+  return m?.[1] !== undefined ? Number(m[1]) + 1 : undefined;
+}
+
+type Opened = { kind: 'opened'; url: URL } | { kind: 'failed'; advice: Advice };
+
+/** POST an upload session; its Location is followed on the dialled origin. */
+async function openSession(
+  state: DoctorState,
+  options: DoctorOptions,
+  auth: Record<string, string>,
+  findings: Finding[],
+): Promise<Opened> {
+  const { target } = state;
+  const postUrl = new URL(`/v2/${options.repository}/blobs/uploads/`, target.origin);
+  let post: HttpResult;
+  try {
+    post = await send(state, postUrl, { method: 'POST', headers: auth, body: Buffer.alloc(0) });
+  } catch (err) {
+    return { kind: 'failed', advice: transportAdvice(asTransportError(err), postUrl, target) };
+  }
+  const location = headerValue(post.headers, 'location');
+  if (post.status !== 202 || location === undefined)
+    return {
+      kind: 'failed',
+      advice:
+        post.status === 202
+          ? { summary: 'POST → 202 without a Location header' }
+          : uploadAdvice('POST', post.status, post.body, options),
+    };
+  const url = new URL(location, target.origin);
+  // Said once, though every session of the check meets it.
+  if (url.origin !== target.origin && !findings.some((f) => f.summary.includes(url.origin))) {
+    findings.push(
+      finding('upload', 'warn', {
+        summary: `the upload Location points at ${url.origin}, not ${target.origin}`,
+        explanation:
+          'Clients follow it: the same proxy mistake as a wrong realm (Berth builds absolute URLs from what it sees).',
+        fix: `start Berth with --external-url ${target.origin}, or have the proxy send X-Forwarded-Proto/Host and trust it (--trusted-proxy)`,
+      }),
+    );
+  }
+  return { kind: 'opened', url: onOrigin(url, target.origin) };
+}
+
+/** Where the next request of a session goes: the Location of the last answer, else the same. */
+function nextUrl(res: HttpResult, current: URL, origin: string): URL {
+  const next = headerValue(res.headers, 'location');
+  return next !== undefined ? onOrigin(new URL(next, origin), origin) : current;
+}
+
+/**
+ * The tiny blob through the last two steps docker takes (a PATCH, then the PUT with the digest
+ * that commits it). The measured upload is cancelled instead of committed, so this proves the PUT.
+ */
+async function commitProofBlob(
+  state: DoctorState,
+  options: DoctorOptions,
+  auth: Record<string, string>,
+  findings: Finding[],
+): Promise<{ kind: 'committed'; digest: string } | { kind: 'failed'; advice: Advice }> {
+  const { target } = state;
+  const opened = await openSession(state, options, auth, findings);
+  if (opened.kind === 'failed') return opened;
+  const failed = async (advice: Advice) => {
+    await send(state, opened.url, { method: 'DELETE', headers: auth }).catch(() => null);
+    return { kind: 'failed' as const, advice };
+  };
+  let url = opened.url;
+  try {
+    const patch = await send(state, url, {
+      method: 'PATCH',
+      headers: { ...auth, 'content-type': 'application/octet-stream' },
+      body: PROOF_BLOB,
+    });
+    if (patch.status !== 202)
+      return await failed(uploadAdvice('PATCH', patch.status, patch.body, options));
+    url = nextUrl(patch, url, target.origin);
+  } catch (err) {
+    return failed(transportAdvice(asTransportError(err), url, target));
+  }
+  const digest = `sha256:${createHash('sha256').update(PROOF_BLOB).digest('hex')}`;
+  url.searchParams.set('digest', digest);
+  try {
+    const put = await send(state, url, { method: 'PUT', headers: auth, body: Buffer.alloc(0) });
+    if (put.status !== 201) return await failed(uploadAdvice('PUT', put.status, put.body, options));
+  } catch (err) {
+    return failed(transportAdvice(asTransportError(err), url, target));
+  }
+  return { kind: 'committed', digest };
+}
+
 export async function checkUpload(state: DoctorState, options: DoctorOptions): Promise<Finding[]> {
   const skip = (summary: string): Finding[] => [finding('upload', 'skip', { summary })];
   if (!state.reachable) return skip('upload not tried: no registry API answered (see above)');
@@ -320,32 +422,9 @@ export async function checkUpload(state: DoctorState, options: DoctorOptions): P
   const auth = authorization !== undefined ? { authorization } : {};
   const findings: Finding[] = [];
 
-  let post: HttpResult;
-  const postUrl = new URL(`/v2/${options.repository}/blobs/uploads/`, target.origin);
-  try {
-    post = await send(state, postUrl, { method: 'POST', headers: auth, body: Buffer.alloc(0) });
-  } catch (err) {
-    return fail(transportAdvice(asTransportError(err), postUrl, target));
-  }
-  const location = headerValue(post.headers, 'location');
-  if (post.status !== 202 || location === undefined)
-    return fail(
-      post.status === 202
-        ? { summary: 'POST → 202 without a Location header' }
-        : uploadAdvice('POST', post.status, post.body, options),
-    );
-  let uploadUrl = new URL(location, target.origin);
-  if (uploadUrl.origin !== target.origin) {
-    findings.push(
-      finding('upload', 'warn', {
-        summary: `the upload Location points at ${uploadUrl.origin}, not ${target.origin}`,
-        explanation:
-          'Clients follow it: the same proxy mistake as a wrong realm (Berth builds absolute URLs from what it sees).',
-        fix: `start Berth with --external-url ${target.origin}, or have the proxy send X-Forwarded-Proto/Host and trust it (--trusted-proxy)`,
-      }),
-    );
-    uploadUrl = onOrigin(uploadUrl, target.origin);
-  }
+  const opened = await openSession(state, options, auth, findings);
+  if (opened.kind === 'failed') return [...findings, ...fail(opened.advice)];
+  const uploadUrl = opened.url;
 
   // After a failure the session is cancelled (best effort), as a client would; Berth would also
   // expire it, but a check should leave nothing behind.
@@ -354,11 +433,12 @@ export async function checkUpload(state: DoctorState, options: DoctorOptions): P
     return [...findings, ...fail(advice, data)];
   };
 
+  const size = options.blobSizeBytes;
   const patch = await streamPatch(
     state,
     uploadUrl,
     authorization,
-    options.blobSizeBytes,
+    size,
     options.stallSeconds * 1000,
   );
   if (patch.kind === 'stall')
@@ -375,73 +455,60 @@ export async function checkUpload(state: DoctorState, options: DoctorOptions): P
   if (patch.res.status !== 202) {
     return abandon(
       uploadAdvice('PATCH', patch.res.status, patch.res.body, options, patch.sentBytes),
-      { status: patch.res.status },
+      {
+        status: patch.res.status,
+      },
     );
   }
-  const rate = (options.blobSizeBytes / patch.totalMs) * 1000;
-  state.upload = { bytes: options.blobSizeBytes, bytesPerSecond: rate };
+  // The measured upload is never committed (a committed blob's file would stay until garbage
+  // collection), so its integrity is judged by the size the registry reports instead of a digest.
+  const received = receivedBytes(headerValue(patch.res.headers, 'range'));
+  if (received !== undefined && received !== size) {
+    return abandon(
+      {
+        summary: `PATCH → 202, but the registry holds ${received} of the ${size} bytes sent`,
+        explanation: 'Something on the way altered or truncated the body.',
+        fix: 'check the proxy for body rewriting (compression, filters) and for truncation',
+      },
+      { received, sent: size },
+    );
+  }
+  const rate = (size / patch.totalMs) * 1000;
+  state.upload = { bytes: size, bytesPerSecond: rate };
   if (bufferingSuspected(patch.sendMs, patch.waitMs))
-    findings.push(
-      finding('upload', 'warn', bufferingAdvice(patch.sendMs, patch.waitMs, options.blobSizeBytes)),
-    );
-
-  const next = headerValue(patch.res.headers, 'location');
-  const putUrl = onOrigin(
-    next !== undefined ? new URL(next, target.origin) : uploadUrl,
-    target.origin,
+    findings.push(finding('upload', 'warn', bufferingAdvice(patch.sendMs, patch.waitMs, size)));
+  const session = await cancelSession(
+    state,
+    nextUrl(patch.res, uploadUrl, target.origin),
+    authorization,
   );
-  putUrl.searchParams.set('digest', patch.digest);
-  let put: HttpResult;
-  try {
-    put = await send(state, putUrl, { method: 'PUT', headers: auth, body: Buffer.alloc(0) });
-  } catch (err) {
-    return abandon(transportAdvice(asTransportError(err), putUrl, target));
-  }
-  if (put.status !== 201) return abandon(uploadAdvice('PUT', put.status, put.body, options));
 
-  const cleanup = await deleteBlob(state, options, authorization, patch.digest);
-  findings.unshift(
+  const proof = await commitProofBlob(state, options, auth, findings);
+  if (proof.kind === 'failed') {
+    const repository = await deleteRepository(state, options);
+    return [
+      ...findings,
+      ...fail(proof.advice),
+      cleanupFinding({ session, repository }, options, PROOF_BLOB.length),
+    ];
+  }
+  const blob = await unlinkBlob(state, options, authorization, proof.digest);
+  const repository = await deleteRepository(state, options);
+  return [
     finding(
       'upload',
       'pass',
       {
-        summary: `${megabytes(options.blobSizeBytes)} went through POST, one streamed PATCH and PUT in ${(patch.totalMs / 1000).toFixed(1)} s (${formatRate(rate)}); ${cleanup}`,
+        summary: `${megabytes(size)} went through POST and one streamed PATCH in ${(patch.totalMs / 1000).toFixed(1)} s (${formatRate(rate)}); a ${PROOF_BLOB.length}-byte blob through POST, PATCH and the PUT that commits it`,
       },
       {
-        bytes: options.blobSizeBytes,
+        bytes: size,
         seconds: patch.totalMs / 1000,
         bytesPerSecond: Math.round(rate),
-        digest: patch.digest,
+        digest: proof.digest,
       },
     ),
-  );
-  return findings;
-}
-
-/** Deletes the scratch blob; asks for a delete token when the push token lacks it. */
-async function deleteBlob(
-  state: DoctorState,
-  options: DoctorOptions,
-  authorization: string | undefined,
-  digest: string,
-): Promise<string> {
-  const url = new URL(`/v2/${options.repository}/blobs/${digest}`, state.target.origin);
-  const attempt = (auth: string | undefined): Promise<HttpResult | null> =>
-    send(state, url, {
-      method: 'DELETE',
-      headers: auth !== undefined ? { authorization: auth } : {},
-    }).catch(() => null);
-  let res = await attempt(authorization);
-  const challenge =
-    res?.status === 401 ? parseChallenge(headerValue(res.headers, 'www-authenticate') ?? '') : null;
-  if (
-    res &&
-    challenge?.scheme.toLowerCase() === 'bearer' &&
-    challenge.params['scope'] !== undefined
-  ) {
-    const token = await requestToken(state, options, challenge.params['scope']);
-    if (token?.kind === 'token') res = await attempt(`Bearer ${token.info.token}`);
-  }
-  if (res?.status === 202) return `the test blob was deleted`;
-  return `the test blob ${digest.slice(0, 19)}… stays in ${options.repository} (DELETE → ${res?.status ?? 'no answer'}: no delete right, or deletes are off); it is referenced by nothing`;
+    ...findings,
+    cleanupFinding({ session, blob, repository }, options, PROOF_BLOB.length),
+  ];
 }

@@ -3,9 +3,11 @@
  * with small node proxies in front of it — a certificate without subjectAltNames, a TLS proxy that
  * does not send X-Forwarded-Proto (so the realm says http://), and a proxy that refuses bodies over
  * 1 MB with 413. Each must be named in the output with its fix, and the exit code must say so.
+ * Doctor must leave nothing behind: no upload bytes, no scratch repository, and never delete
+ * images. A registry of another kind is described by what it answers, not by guesses.
  */
 import { execFile, spawn } from 'node:child_process';
-import { readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -19,6 +21,7 @@ import {
   startServerProcess,
   type ServerProcess,
 } from '../helpers/server.js';
+import { OCI_MANIFEST, pushImage } from '../helpers/oci.js';
 
 const run = promisify(execFile);
 
@@ -53,6 +56,25 @@ function doctor(args: string[]): Promise<{ code: number | null; stdout: string; 
 }
 
 const ADMIN = ['--username', 'admin', '--password-stdin'];
+const ADMIN_BASIC = `Basic ${Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64')}`;
+/** doctor's default scratch repository. */
+const SCRATCH = 'library/berth-doctor-scratch';
+
+/** Every file of the data directory's storage (blobs/, uploads/) with its size. */
+async function storedFiles(dataDir: string): Promise<Map<string, number>> {
+  const files = new Map<string, number>();
+  for (const top of ['blobs', 'uploads']) {
+    const entries = await readdir(path.join(dataDir, top), {
+      recursive: true,
+      withFileTypes: true,
+    }).catch(() => []);
+    for (const entry of entries.filter((e) => e.isFile())) {
+      const file = path.join(entry.parentPath, entry.name);
+      files.set(file, (await stat(file)).size);
+    }
+  }
+  return files;
+}
 
 async function doctorJson(args: string[]): Promise<{ code: number | null; report: Report }> {
   const { code, stdout, stderr } = await doctor([...args, '--json']);
@@ -226,7 +248,8 @@ describe('berth doctor', () => {
     return f;
   }
 
-  it('passes every check of a healthy Berth except the loopback and plain-HTTP warnings, pushing 50 MB', async () => {
+  it('passes every check of a healthy Berth except the loopback and plain-HTTP warnings, pushing 50 MB, and leaves nothing behind', async () => {
+    const before = await storedFiles(berth.dataDir);
     const { code, report } = await doctorJson([berth.url, ...ADMIN]);
     expect(report.findings.filter((f) => f.status !== 'pass')).toEqual([
       expect.objectContaining({ check: 'dns', status: 'warn' }),
@@ -241,23 +264,95 @@ describe('berth doctor', () => {
     );
     expect(report.ok).toBe(true);
     expect(code).toBe(0);
-    const [upload] = byCheck(report, 'upload');
+    // The 50 MB are gone with the cancelled session; only the tiny committed blob's file is new.
+    const added = [...(await storedFiles(berth.dataDir))].filter(([file]) => !before.has(file));
+    expect(added.length).toBeLessThanOrEqual(1);
+    for (const [file, size] of added) expect(size, file).toBeLessThanOrEqual(4096);
+    const [upload, cleanup] = byCheck(report, 'upload');
     expect(upload?.data?.['bytes']).toBe(50_000_000);
-    expect(upload?.summary).toContain('the test blob was deleted');
+    expect(upload?.summary).toContain('the PUT that commits it');
+    expect(cleanup?.summary).toMatch(/^cleaned up: the measured upload was cancelled/);
+    expect(cleanup?.summary).toContain('stays until garbage collection');
+    expect(cleanup?.summary).toContain(`${SCRATCH} deleted`);
     expect(byCheck(report, 'token')[0]?.data).toMatchObject({
       user: 'admin',
       actions: expect.arrayContaining(['pull', 'push']) as string[],
       expiresIn: 300,
     });
-    // The blob really went away again.
+    // The blob is unlinked and the scratch repository is nowhere to be seen.
     const digest = String(upload?.data?.['digest']);
-    const head = await fetch(`${berth.url}/v2/library/berth-doctor/blobs/${digest}`, {
+    const head = await fetch(`${berth.url}/v2/${SCRATCH}/blobs/${digest}`, {
       method: 'HEAD',
-      headers: {
-        authorization: `Basic ${Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64')}`,
-      },
+      headers: { authorization: ADMIN_BASIC },
     });
     expect(head.status).toBe(404);
+    const catalog = await fetch(`${berth.url}/v2/_catalog`, {
+      headers: { authorization: ADMIN_BASIC },
+    });
+    expect(catalog.status).toBe(200);
+    expect(((await catalog.json()) as { repositories: string[] }).repositories).not.toContain(
+      SCRATCH,
+    );
+    const listed = await fetch(`${berth.url}/api/v1/repositories?q=berth-doctor`, {
+      headers: { authorization: ADMIN_BASIC },
+    });
+    expect(await listed.json()).toMatchObject({ items: [], total: 0 });
+  });
+
+  it('never deletes a repository that holds images, even when --repository names it', async () => {
+    const open = await startServerProcess();
+    try {
+      const image = await pushImage(open.url, 'library/keep', 'v1');
+      const { code, report } = await doctorJson([
+        open.url,
+        '--repository',
+        'library/keep',
+        '--blob-size-mb',
+        '1',
+      ]);
+      expect(code).toBe(0);
+      const cleanup = byCheck(report, 'upload')[1];
+      expect(cleanup).toMatchObject({ status: 'pass' });
+      expect(cleanup?.summary).toContain('library/keep kept (it holds images');
+      const res = await fetch(`${open.url}/v2/library/keep/manifests/v1`, {
+        headers: { accept: OCI_MANIFEST },
+      });
+      expect(res.status).toBe(200);
+      expect(await res.text()).toBe(image.manifest);
+    } finally {
+      await open.stop();
+      await rm(open.dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('says only what it saw of a registry that asks for Basic credentials', async () => {
+    // Not Berth: a registry that answers /v2/ with a Basic challenge and refuses everything else.
+    const other = http.createServer((req, res) => {
+      const headers = { 'docker-distribution-api-version': 'registry/2.0' };
+      if (req.headers.authorization === undefined) {
+        res.writeHead(401, { ...headers, 'www-authenticate': 'Basic realm="Registry Realm"' });
+      } else {
+        res.writeHead(req.url === '/v2/' ? 200 : 404, headers);
+      }
+      res.end();
+    });
+    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = other.address() as AddressInfo;
+      const { stdout } = await doctor([
+        `http://127.0.0.1:${port}`,
+        ...ADMIN,
+        '--blob-size-mb',
+        '1',
+      ]);
+      const realm = stdout.split('\n').find((line) => line.startsWith('! realm'));
+      expect(realm, stdout).toContain('the registry asks for Basic credentials (no token realm)');
+      expect(stdout).not.toMatch(/proxy.{0,3}s Basic/i);
+      expect(stdout).toMatch(/✓ token\s+the Basic credentials of admin are accepted/);
+    } finally {
+      other.closeAllConnections();
+      await new Promise<void>((resolve) => other.close(() => resolve()));
+    }
   });
 
   it('says what anonymous gets and that bad credentials are refused', async () => {
@@ -378,7 +473,7 @@ describe('berth doctor', () => {
     const buffering = await front({ bufferBodiesMs: 2500 });
     const { code, report } = await doctorJson([buffering.url, ...ADMIN, '--blob-size-mb', '5']);
     const upload = byCheck(report, 'upload');
-    expect(upload.map((f) => f.status)).toEqual(['pass', 'warn']);
+    expect(upload.map((f) => f.status)).toEqual(['pass', 'warn', 'pass']);
     expect(upload[1]?.summary).toContain('a proxy seems to buffer the whole upload');
     expect(upload[1]?.fix).toContain('proxy_request_buffering off');
     // A warning, not a failure: the push works, only slower.

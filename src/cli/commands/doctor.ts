@@ -6,7 +6,7 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { DoctorUsageError, formatReport, runDoctor } from '../../doctor/runner.js';
-import type { DoctorOptions } from '../../doctor/types.js';
+import { SCRATCH_REPOSITORY, type DoctorOptions } from '../../doctor/types.js';
 
 interface DoctorFlags {
   username?: string;
@@ -59,8 +59,8 @@ export function registerDoctorCommand(program: Command): void {
     .option('--blob-size-mb <n>', 'size of the test upload in MB', positiveNumber, 50)
     .option(
       '--repository <name>',
-      'scratch repository for the test upload (the blob is deleted afterwards)',
-      'library/berth-doctor',
+      'scratch repository for the test upload (doctor deletes it again)',
+      SCRATCH_REPOSITORY,
     )
     .option(
       '--stall-timeout <seconds>',
