@@ -24,6 +24,8 @@ export type OciErrorCode =
   | 'PAGINATION_NUMBER_INVALID'
   /** A body over its size limit (413); sent on the wire as SIZE_INVALID. */
   | 'TOO_LARGE'
+  /** A manifest delete refused while an index lists it (409); sent on the wire as DENIED. */
+  | 'MANIFEST_REFERENCED'
   | 'UNAVAILABLE'
   | 'UNKNOWN'
   // Admin API (not distribution-spec codes):

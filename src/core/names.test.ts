@@ -52,4 +52,12 @@ describe('namespaces', () => {
     expect(canonicalName('team/app' as RepoName, 'library')).toBe('team/app');
     expect(namespaceOf('team/app/web' as RepoName)).toBe('team');
   });
+
+  it('checks the length after the mapping', () => {
+    const longest = 'a'.repeat(255 - 'library/'.length);
+    expect(canonicalName(longest as RepoName, 'library')).toBe(`library/${longest}`);
+    expect(() => canonicalName(`${longest}b` as RepoName, 'library')).toThrow(
+      /longer than 255 characters/,
+    );
+  });
 });

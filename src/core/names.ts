@@ -60,8 +60,18 @@ export function namespaceOf(name: RepoName): string {
 
 /**
  * Maps a requested name to the stored one: a single-segment name lives in the default namespace,
- * as on Docker Hub (`nginx` → `library/nginx`).
+ * as on Docker Hub (`nginx` → `library/nginx`). The mapped name is checked again: a 250-character
+ * `nginx…` is fine as sent but too long once `library/` is in front, and a name stored too long
+ * would break every listing that parses it (NAME_INVALID before anything is stored).
  */
 export function canonicalName(name: RepoName, defaultNamespace: string): RepoName {
-  return name.includes('/') ? name : (`${defaultNamespace}/${name}` as RepoName);
+  if (name.includes('/')) return name;
+  const mapped = `${defaultNamespace}/${name}`;
+  if (mapped.length > MAX_NAME_LENGTH) {
+    throw nameInvalid(
+      name.slice(0, 300),
+      `"${defaultNamespace}/" + the name is longer than ${MAX_NAME_LENGTH} characters`,
+    );
+  }
+  return parseName(mapped);
 }

@@ -26,6 +26,7 @@ export const STATUS = {
   RANGE_INVALID: 416,
   PAGINATION_NUMBER_INVALID: 400,
   TOO_LARGE: 413,
+  MANIFEST_REFERENCED: 409,
   UNAVAILABLE: 503,
   UNKNOWN: 500,
   INVALID_REQUEST: 400,
@@ -34,7 +35,10 @@ export const STATUS = {
 } as const satisfies Record<OciErrorCode, number>;
 
 /** Internal codes that the spec spells differently on the wire. */
-const WIRE_CODE: Partial<Record<OciErrorCode, OciErrorCode>> = { TOO_LARGE: 'SIZE_INVALID' };
+const WIRE_CODE: Partial<Record<OciErrorCode, OciErrorCode>> = {
+  TOO_LARGE: 'SIZE_INVALID',
+  MANIFEST_REFERENCED: 'DENIED',
+};
 
 export interface ErrorBody {
   errors: { code: OciErrorCode; message: string; detail?: unknown }[];

@@ -14,6 +14,7 @@ import { createSqlBrowseMeta } from './sql-browse.js';
 import { createSqlIdentityMeta } from './sql-identity.js';
 import type {
   BrowseMeta,
+  ManifestDeleteResult,
   ManifestReference,
   ManifestRow,
   ManifestWithPayload,
@@ -28,6 +29,9 @@ type Db = Kysely<SchemaTables>;
 type Tx = Transaction<SchemaTables>;
 
 const now = (): string => new Date().toISOString();
+
+/** A refused manifest delete names at most this many of the indexes that list it. */
+const MAX_NAMED_PARENTS = 5;
 
 /**
  * Runs `write` so that its commit need not reach the disk before it returns (SQLite:
@@ -143,17 +147,40 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta | keyof BrowseM
     return row !== undefined;
   }
 
-  async listRepositories(page: PageRequest): Promise<Page<string>> {
+  async listRepositories(page: PageRequest, namespaces?: readonly string[]): Promise<Page<string>> {
+    // `IN ()` is not SQL; no namespace means nothing to list.
+    if (namespaces?.length === 0) return { items: [], more: false };
     let q = this.db
       .selectFrom('repositories')
       .select('name')
       .orderBy('name')
       .limit(page.limit + 1);
     if (page.after !== undefined) q = q.where('name', '>', page.after);
+    if (namespaces !== undefined) q = q.where('namespace', 'in', namespaces);
     return toPage(
       (await q.execute()).map((r) => r.name),
       page.limit,
     );
+  }
+
+  async deleteRepository(name: string): Promise<{ uploads: string[] } | null> {
+    return this.db.transaction().execute(async (tx) => {
+      if (
+        !(await tx
+          .selectFrom('repositories')
+          .select('name')
+          .where('name', '=', name)
+          .executeTakeFirst())
+      )
+        return null;
+      const uploads = await tx
+        .selectFrom('uploads')
+        .select('id')
+        .where('repository', '=', name)
+        .execute();
+      await deleteRepository(tx, name);
+      return { uploads: uploads.map((u) => u.id) };
+    });
   }
 
   // ── blobs ───────────────────────────────────────────────────────────────
@@ -198,12 +225,16 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta | keyof BrowseM
   }
 
   async unlinkBlob(repository: string, digest: string): Promise<boolean> {
-    const r = await this.db
-      .deleteFrom('repository_blobs')
-      .where('repository', '=', repository)
-      .where('digest', '=', digest)
-      .executeTakeFirst();
-    return Number(r.numDeletedRows) > 0;
+    return this.db.transaction().execute(async (tx) => {
+      const r = await tx
+        .deleteFrom('repository_blobs')
+        .where('repository', '=', repository)
+        .where('digest', '=', digest)
+        .executeTakeFirst();
+      if (Number(r.numDeletedRows) === 0) return false;
+      await dropIfEmpty(tx, repository);
+      return true;
+    });
   }
 
   // ── manifests and tags ──────────────────────────────────────────────────
@@ -319,8 +350,19 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta | keyof BrowseM
     return row ? toManifestWithPayload(row) : null;
   }
 
-  async deleteManifest(repository: string, digest: string): Promise<boolean> {
-    return this.db.transaction().execute(async (tx) => {
+  async deleteManifest(repository: string, digest: string): Promise<ManifestDeleteResult> {
+    return this.db.transaction().execute(async (tx): Promise<ManifestDeleteResult> => {
+      // Checked in the same transaction as the delete, so no index can be pushed in between.
+      const parents = await tx
+        .selectFrom('manifest_references')
+        .select('manifest')
+        .where('repository', '=', repository)
+        .where('digest', '=', digest)
+        .where('kind', '=', 'manifest')
+        .orderBy('manifest')
+        .limit(MAX_NAMED_PARENTS)
+        .execute();
+      if (parents.length > 0) return { referencedBy: parents.map((p) => p.manifest) };
       await tx
         .deleteFrom('tags')
         .where('repository', '=', repository)
@@ -336,7 +378,9 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta | keyof BrowseM
         .where('repository', '=', repository)
         .where('digest', '=', digest)
         .executeTakeFirst();
-      return Number(r.numDeletedRows) > 0;
+      if (Number(r.numDeletedRows) === 0) return 'unknown';
+      await dropIfEmpty(tx, repository);
+      return 'deleted';
     });
   }
 
@@ -430,8 +474,16 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta | keyof BrowseM
   }
 
   async deleteUpload(id: string): Promise<boolean> {
-    const r = await this.db.deleteFrom('uploads').where('id', '=', id).executeTakeFirst();
-    return Number(r.numDeletedRows) > 0;
+    return this.db.transaction().execute(async (tx) => {
+      const row = await tx
+        .deleteFrom('uploads')
+        .where('id', '=', id)
+        .returning('repository')
+        .executeTakeFirst();
+      if (!row) return false;
+      await dropIfEmpty(tx, row.repository);
+      return true;
+    });
   }
 
   async completeUpload(
@@ -497,6 +549,23 @@ async function linkBlob(
     .onConflict((oc) => oc.columns(['repository', 'digest']).doNothing())
     .execute();
   return 'ok';
+}
+
+/**
+ * Drops the repository row once nothing is left in it (no manifest, blob link or upload session),
+ * so an emptied repository leaves the catalog. Tags need manifests, so they need no check.
+ */
+async function dropIfEmpty(tx: Tx, repository: string): Promise<void> {
+  for (const table of ['manifests', 'repository_blobs', 'uploads'] as const) {
+    const left = await tx
+      .selectFrom(table)
+      .select('repository')
+      .where('repository', '=', repository)
+      .limit(1)
+      .executeTakeFirst();
+    if (left) return;
+  }
+  await tx.deleteFrom('repositories').where('name', '=', repository).execute();
 }
 
 async function deleteRepository(tx: Tx, repository: string): Promise<void> {
@@ -597,11 +666,29 @@ export function toManifestRow(row: ManifestSqlRow): ManifestRow {
     size: Number(row.size),
     artifactType: row.artifact_type,
     subject: row.subject,
-    annotations:
-      row.annotations === null ? null : (JSON.parse(row.annotations) as Record<string, string>),
+    annotations: parseAnnotations(row.annotations),
     createdAt: row.created_at,
     pushedBy: row.pushed_by,
   };
+}
+
+/**
+ * The stored annotations, or null when the column holds anything but a JSON object of strings: a
+ * row written by hand or by an older version must not make a listing (referrers, tags) fail.
+ */
+function parseAnnotations(text: string | null): Record<string, string> | null {
+  if (text === null) return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
+  // fromEntries defines own properties: a "__proto__" key stays a key, not a prototype.
+  return Object.fromEntries(
+    Object.entries(value).filter((e): e is [string, string] => typeof e[1] === 'string'),
+  );
 }
 
 export function toManifestWithPayload(

@@ -60,6 +60,8 @@ export type ManifestWriteResult =
   | { ok: false; missing: ManifestReference[] }
   | { ok: false; namespaceMissing: true };
 
+export type ManifestDeleteResult = 'deleted' | 'unknown' | { referencedBy: string[] };
+
 export interface UploadRow {
   id: string;
   repository: string;
@@ -81,9 +83,23 @@ export interface NamespaceMeta {
   deleteNamespace(name: string, force: boolean): Promise<'deleted' | 'unknown' | 'not-empty'>;
 }
 
+/**
+ * Repositories exist while they hold something: the first blob link or manifest creates one, and
+ * it goes with its last manifest, blob link and upload session (deleteManifest, unlinkBlob,
+ * deleteUpload), so an emptied repository is no longer listed.
+ */
 export interface RepoMeta {
   repositoryExists(name: string): Promise<boolean>;
-  listRepositories(page: PageRequest): Promise<Page<string>>;
+  /**
+   * Repository names in byte order, only those in `namespaces` (all without it): filtered before
+   * paging, so a page is full and never ends on a name the caller may not see.
+   */
+  listRepositories(page: PageRequest, namespaces?: readonly string[]): Promise<Page<string>>;
+  /**
+   * Deletes the repository with its tags, manifests, blob links and upload sessions in one
+   * transaction; null when it does not exist. The upload ids are returned so their files can go.
+   */
+  deleteRepository(name: string): Promise<{ uploads: string[] } | null>;
 }
 
 export interface BlobMeta {
@@ -106,8 +122,12 @@ export interface ManifestMeta {
   putManifest(write: ManifestWrite): Promise<ManifestWriteResult>;
   getManifest(repository: string, digest: string): Promise<ManifestWithPayload | null>;
   getTaggedManifest(repository: string, tag: string): Promise<ManifestWithPayload | null>;
-  /** Deletes the manifest and every tag that points at it. */
-  deleteManifest(repository: string, digest: string): Promise<boolean>;
+  /**
+   * Deletes the manifest and every tag that points at it, unless an index in the same repository
+   * lists it as a child (then nothing changes and the indexes are named): a tag must never point
+   * at an index whose child is gone.
+   */
+  deleteManifest(repository: string, digest: string): Promise<ManifestDeleteResult>;
   deleteTag(repository: string, tag: string): Promise<boolean>;
   listTags(repository: string, page: PageRequest): Promise<Page<string>>;
   listReferrers(repository: string, subject: string, artifactType?: string): Promise<ManifestRow[]>;

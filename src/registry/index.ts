@@ -11,7 +11,12 @@ import { createBrowseService, type BrowseService } from './browse.js';
 import { createDiscoveryService, type DiscoveryService } from './discovery.js';
 import { createManifestService, type ManifestService } from './manifests.js';
 import { createNamespaceService, type NamespaceService } from './namespaces.js';
-import { resolveRepository, type RepositoryRef } from './repository.js';
+import {
+  createRepositoryService,
+  resolveRepository,
+  type RepositoryRef,
+  type RepositoryService,
+} from './repository.js';
 import { createUploadService, type UploadService } from './uploads.js';
 
 export interface RegistryOptions {
@@ -26,6 +31,8 @@ export interface Registry {
   readonly manifests: ManifestService;
   readonly discovery: DiscoveryService;
   readonly namespaces: NamespaceService;
+  /** Stored repositories as a whole: looked up by their stored name, deleted with their content. */
+  readonly repositories: RepositoryService;
   /** Read-only views of stored content for the admin API and the web UI. */
   readonly browse: BrowseService;
   /** The smallest upload chunk (but the last) the storage accepts; 0 for any. */
@@ -60,6 +67,7 @@ export function createRegistry(deps: RegistryDeps): Registry {
     }),
     discovery: createDiscoveryService({ meta }),
     namespaces: createNamespaceService({ meta }),
+    repositories: createRepositoryService({ meta, storage }),
     browse: createBrowseService({ meta, storage }),
     minChunkLength: storage.minChunkLength,
     storageBackend: storage.name,

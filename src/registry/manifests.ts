@@ -38,13 +38,31 @@ export interface ManifestService {
     /** The pushing user, recorded for the web UI; null without authentication. */
     pushedBy: string | null,
   ): Promise<PutManifestResult>;
-  /** By digest: the manifest and its tags; by tag: only the tag. */
+  /**
+   * By digest: the manifest and its tags (MANIFEST_REFERENCED while an index of the repository
+   * lists it); by tag: only the tag.
+   */
   delete(repo: RepositoryRef, ref: Reference): Promise<void>;
 }
 
 export interface ManifestOptions {
   /** Refuse manifests whose blobs or child manifests are not in the repository (MANIFEST_BLOB_UNKNOWN). */
   verifyReferences: boolean;
+}
+
+/**
+ * A manifest delete refused because indexes of the repository list it: deleting it would leave
+ * their tags pointing at an image that cannot be pulled. 409 (the repository's state is the
+ * obstacle, and deleting the index first resolves it), as GitLab's registry answers; the code on
+ * the wire is DENIED, the spec code zot sends for the same refusal (with 405), because clients
+ * know only the spec's codes. The message names the index, so the fix is plain.
+ */
+export function manifestReferenced(digest: string, indexes: readonly string[]): RegistryError {
+  return new RegistryError(
+    'MANIFEST_REFERENCED',
+    `manifest ${digest} is part of index ${indexes.join(', ')} in this repository; delete the index first`,
+    { digest, referencedBy: indexes },
+  );
 }
 
 /**
@@ -133,11 +151,13 @@ export function createManifestService(deps: {
     },
 
     async delete(repo, ref) {
-      const deleted =
-        ref.kind === 'tag'
-          ? await meta.deleteTag(repo.name, ref.tag)
-          : await meta.deleteManifest(repo.name, ref.digest);
-      if (!deleted) throw manifestUnknown(ref.kind === 'tag' ? ref.tag : ref.digest);
+      if (ref.kind === 'tag') {
+        if (!(await meta.deleteTag(repo.name, ref.tag))) throw manifestUnknown(ref.tag);
+        return;
+      }
+      const result = await meta.deleteManifest(repo.name, ref.digest);
+      if (result === 'unknown') throw manifestUnknown(ref.digest);
+      if (result !== 'deleted') throw manifestReferenced(ref.digest, result.referencedBy);
     },
   };
 }

@@ -6,6 +6,8 @@
 import { RegistryError } from '../core/errors.js';
 import { canonicalName, namespaceOf, parseName, type RepoName } from '../core/names.js';
 import type { MetaStore } from '../meta/store.js';
+import type { StorageDriver } from '../storage/driver.js';
+import { parseUploadId, uploadKey } from './layout.js';
 
 export interface RepositoryRef {
   /** The name as the client sent it (echoed in Location headers). */
@@ -32,4 +34,44 @@ export function namespaceMissing(namespace: string): RegistryError {
 /** Throws NAME_UNKNOWN (with the command that fixes it) unless the namespace exists. */
 export async function assertNamespace(meta: MetaStore, repo: RepositoryRef): Promise<void> {
   if (!(await meta.getNamespace(repo.namespace))) throw namespaceMissing(repo.namespace);
+}
+
+export interface RepositoryService {
+  /**
+   * A repository by its exact stored name, null when there is none. Unlike `resolveRepository`
+   * it accepts a name that today's checks refuse (stored before they were tightened), so such a
+   * row can still be shown and deleted; it never creates anything.
+   */
+  stored(name: string): Promise<RepositoryRef | null>;
+  /**
+   * Deletes the repository and everything in it (tags, manifests, blob links, upload sessions
+   * and their files); false when it does not exist. Blobs stay for GC.
+   */
+  delete(repo: RepositoryRef): Promise<boolean>;
+}
+
+export function createRepositoryService(deps: {
+  meta: MetaStore;
+  storage: StorageDriver;
+}): RepositoryService {
+  const { meta, storage } = deps;
+  return {
+    async stored(name) {
+      const summary = await meta.getRepositorySummary(name);
+      if (!summary) return null;
+      const stored = summary.name as RepoName;
+      return { requested: stored, name: stored, namespace: summary.namespace };
+    },
+
+    async delete(repo) {
+      const deleted = await meta.deleteRepository(repo.name);
+      if (!deleted) return false;
+      // The rows are gone, so no request can reach these files any more.
+      for (const raw of deleted.uploads) {
+        const id = parseUploadId(raw);
+        if (id) await storage.delete(uploadKey(id));
+      }
+      return true;
+    },
+  };
 }

@@ -12,6 +12,7 @@ import { ErrorBody } from './schemas.js';
 const DESCRIPTION = [
   'Administration of a Berth registry: users, roles and bindings, namespaces, repositories, tags',
   'and manifests (browse and delete), access tokens, the audit log and the system summary.',
+  'A manifest that an index of its repository lists cannot be deleted (409) until the index is.',
   '',
   'A repository name is one path segment, percent-encoded: `/repositories/library%2Fnginx/tags`.',
   'Content routes answer anonymous callers too, limited to public namespaces.',
