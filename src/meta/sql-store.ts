@@ -14,7 +14,7 @@ import { createSqlBrowseMeta } from './sql-browse.js';
 import { createSqlIdentityMeta } from './sql-identity.js';
 import type {
   BrowseMeta,
-  ManifestDeleteResult,
+  DeleteResult,
   ManifestReference,
   ManifestRow,
   ManifestWithPayload,
@@ -30,7 +30,7 @@ type Tx = Transaction<SchemaTables>;
 
 const now = (): string => new Date().toISOString();
 
-/** A refused manifest delete names at most this many of the indexes that list it. */
+/** A refused delete names at most this many of the manifests that list the content. */
 const MAX_NAMED_PARENTS = 5;
 
 /**
@@ -224,16 +224,18 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta | keyof BrowseM
     return this.db.transaction().execute((tx) => linkBlob(tx, repository, namespace, blob));
   }
 
-  async unlinkBlob(repository: string, digest: string): Promise<boolean> {
-    return this.db.transaction().execute(async (tx) => {
+  async unlinkBlob(repository: string, digest: string): Promise<DeleteResult> {
+    return this.db.transaction().execute(async (tx): Promise<DeleteResult> => {
+      const referencedBy = await referrersOf(tx, repository, digest, 'blob');
+      if (referencedBy.length > 0) return { referencedBy };
       const r = await tx
         .deleteFrom('repository_blobs')
         .where('repository', '=', repository)
         .where('digest', '=', digest)
         .executeTakeFirst();
-      if (Number(r.numDeletedRows) === 0) return false;
+      if (Number(r.numDeletedRows) === 0) return 'unknown';
       await dropIfEmpty(tx, repository);
-      return true;
+      return 'deleted';
     });
   }
 
@@ -350,19 +352,10 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta | keyof BrowseM
     return row ? toManifestWithPayload(row) : null;
   }
 
-  async deleteManifest(repository: string, digest: string): Promise<ManifestDeleteResult> {
-    return this.db.transaction().execute(async (tx): Promise<ManifestDeleteResult> => {
-      // Checked in the same transaction as the delete, so no index can be pushed in between.
-      const parents = await tx
-        .selectFrom('manifest_references')
-        .select('manifest')
-        .where('repository', '=', repository)
-        .where('digest', '=', digest)
-        .where('kind', '=', 'manifest')
-        .orderBy('manifest')
-        .limit(MAX_NAMED_PARENTS)
-        .execute();
-      if (parents.length > 0) return { referencedBy: parents.map((p) => p.manifest) };
+  async deleteManifest(repository: string, digest: string): Promise<DeleteResult> {
+    return this.db.transaction().execute(async (tx): Promise<DeleteResult> => {
+      const referencedBy = await referrersOf(tx, repository, digest, 'manifest');
+      if (referencedBy.length > 0) return { referencedBy };
       await tx
         .deleteFrom('tags')
         .where('repository', '=', repository)
@@ -498,13 +491,14 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta | keyof BrowseM
     });
   }
 
-  async listStaleUploads(updatedBefore: string, limit: number): Promise<UploadRow[]> {
-    const rows = await this.db
-      .selectFrom('uploads')
-      .selectAll()
-      .where('updated_at', '<', updatedBefore)
-      .limit(limit)
-      .execute();
+  async listStaleUploads(
+    updatedBefore: string,
+    limit: number,
+    afterId?: string,
+  ): Promise<UploadRow[]> {
+    let query = this.db.selectFrom('uploads').selectAll().where('updated_at', '<', updatedBefore);
+    if (afterId !== undefined) query = query.where('id', '>', afterId);
+    const rows = await query.orderBy('id').limit(limit).execute();
     return rows.map(toUploadRow);
   }
 }
@@ -549,6 +543,29 @@ async function linkBlob(
     .onConflict((oc) => oc.columns(['repository', 'digest']).doNothing())
     .execute();
   return 'ok';
+}
+
+/**
+ * The manifests of the repository that list `digest` (an index its child, an image its config or
+ * layers), at most a few. Asked in the transaction of the delete, so none can be pushed between
+ * the check and the delete.
+ */
+async function referrersOf(
+  tx: Tx,
+  repository: string,
+  digest: string,
+  kind: ManifestReference['kind'],
+): Promise<string[]> {
+  const rows = await tx
+    .selectFrom('manifest_references')
+    .select('manifest')
+    .where('repository', '=', repository)
+    .where('digest', '=', digest)
+    .where('kind', '=', kind)
+    .orderBy('manifest')
+    .limit(MAX_NAMED_PARENTS)
+    .execute();
+  return rows.map((r) => r.manifest);
 }
 
 /**

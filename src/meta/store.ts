@@ -60,7 +60,8 @@ export type ManifestWriteResult =
   | { ok: false; missing: ManifestReference[] }
   | { ok: false; namespaceMissing: true };
 
-export type ManifestDeleteResult = 'deleted' | 'unknown' | { referencedBy: string[] };
+/** A delete's outcome; refused (nothing changed) while manifests of the repository list it. */
+export type DeleteResult = 'deleted' | 'unknown' | { referencedBy: string[] };
 
 export interface UploadRow {
   id: string;
@@ -115,7 +116,8 @@ export interface BlobMeta {
     namespace: string,
     blob: { digest: string; size: number },
   ): Promise<'ok' | 'namespace-missing'>;
-  unlinkBlob(repository: string, digest: string): Promise<boolean>;
+  /** Unlinks the blob from the repository, unless a manifest of the repository lists it. */
+  unlinkBlob(repository: string, digest: string): Promise<DeleteResult>;
 }
 
 export interface ManifestMeta {
@@ -127,7 +129,7 @@ export interface ManifestMeta {
    * lists it as a child (then nothing changes and the indexes are named): a tag must never point
    * at an index whose child is gone.
    */
-  deleteManifest(repository: string, digest: string): Promise<ManifestDeleteResult>;
+  deleteManifest(repository: string, digest: string): Promise<DeleteResult>;
   deleteTag(repository: string, tag: string): Promise<boolean>;
   listTags(repository: string, page: PageRequest): Promise<Page<string>>;
   listReferrers(repository: string, subject: string, artifactType?: string): Promise<ManifestRow[]>;
@@ -145,7 +147,8 @@ export interface UploadMeta {
     namespace: string,
     blob: { repository: string; digest: string; size: number },
   ): Promise<'ok' | 'namespace-missing'>;
-  listStaleUploads(updatedBefore: string, limit: number): Promise<UploadRow[]>;
+  /** Sessions idle since before `updatedBefore`, by id, those after `afterId` only: a page. */
+  listStaleUploads(updatedBefore: string, limit: number, afterId?: string): Promise<UploadRow[]>;
 }
 
 /** A repository as the web UI lists it. */

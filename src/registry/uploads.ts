@@ -69,6 +69,9 @@ export interface UploadService {
   removeOrphans(): Promise<number>;
 }
 
+/** Stale sessions read per query by purgeStale. */
+export const PURGE_PAGE_SIZE = 100;
+
 interface HashState {
   digester: Digester;
   offset: number;
@@ -253,12 +256,16 @@ export function createUploadService(deps: {
 
     async purgeStale(idleSince) {
       let purged = 0;
+      // Pages by id: busy sessions stay in the table, so reading "the first page" again would
+      // find them again, forever once a whole page is busy.
+      let after: string | undefined;
       for (;;) {
-        const stale = await meta.listStaleUploads(idleSince.toISOString(), 100);
+        const stale = await meta.listStaleUploads(idleSince.toISOString(), PURGE_PAGE_SIZE, after);
         const idle = stale.filter((u) => !busy.has(u.id));
         for (const upload of idle) await discard(upload.id);
         purged += idle.length;
-        if (stale.length < 100) return purged;
+        after = stale.at(-1)?.id;
+        if (stale.length < PURGE_PAGE_SIZE) return purged;
       }
     },
 
