@@ -24,8 +24,8 @@ export type OciErrorCode =
   | 'PAGINATION_NUMBER_INVALID'
   /** A body over its size limit (413); sent on the wire as SIZE_INVALID. */
   | 'TOO_LARGE'
-  /** A manifest delete refused while an index lists it (409); sent on the wire as DENIED. */
-  | 'MANIFEST_REFERENCED'
+  /** A delete refused while a manifest of the repository lists the content (409); wire: DENIED. */
+  | 'REFERENCED'
   | 'UNAVAILABLE'
   | 'UNKNOWN'
   // Admin API (not distribution-spec codes):
@@ -66,6 +66,25 @@ export const manifestInvalid = (message: string, detail?: Record<string, unknown
 
 export const nameInvalid = (name: string, reason: string): RegistryError =>
   new RegistryError('NAME_INVALID', `invalid repository name: ${reason}`, { name });
+
+/**
+ * A delete refused because manifests of the repository list the content (an index its child, an
+ * image its config or layer): deleting it would leave their tags pointing at content that cannot
+ * be pulled. 409, as GitLab's registry answers (the repository's state is the obstacle, and
+ * deleting the referrer first resolves it); the code on the wire is DENIED, the spec code zot
+ * sends for the same refusals (with 405), because clients know only the spec's codes. The message
+ * names the referring manifests, so the fix is plain.
+ */
+export const stillReferenced = (
+  what: 'manifest' | 'blob',
+  digest: string,
+  by: readonly string[],
+): RegistryError =>
+  new RegistryError(
+    'REFERENCED',
+    `${what} ${digest} is listed by ${what === 'manifest' ? 'index' : 'manifest'} ${by.join(', ')} in this repository; delete that first`,
+    { digest, referencedBy: by },
+  );
 
 export const nameUnknown = (name: string, message = 'repository name not known to registry') =>
   new RegistryError('NAME_UNKNOWN', message, { name });

@@ -26,7 +26,7 @@ export const STATUS = {
   RANGE_INVALID: 416,
   PAGINATION_NUMBER_INVALID: 400,
   TOO_LARGE: 413,
-  MANIFEST_REFERENCED: 409,
+  REFERENCED: 409,
   UNAVAILABLE: 503,
   UNKNOWN: 500,
   INVALID_REQUEST: 400,
@@ -37,7 +37,7 @@ export const STATUS = {
 /** Internal codes that the spec spells differently on the wire. */
 const WIRE_CODE: Partial<Record<OciErrorCode, OciErrorCode>> = {
   TOO_LARGE: 'SIZE_INVALID',
-  MANIFEST_REFERENCED: 'DENIED',
+  REFERENCED: 'DENIED',
 };
 
 export interface ErrorBody {

@@ -6,7 +6,7 @@
 import type { Readable } from 'node:stream';
 import type { Digest } from '../core/digest.js';
 import { namespaceOf, type RepoName } from '../core/names.js';
-import { blobUnknown } from '../core/errors.js';
+import { blobUnknown, stillReferenced } from '../core/errors.js';
 import type { ByteRange } from '../core/types.js';
 import type { MetaStore } from '../meta/store.js';
 import type { StorageDriver } from '../storage/driver.js';
@@ -38,7 +38,11 @@ export interface BlobService {
     from: RepositoryRef | null,
     canRead: (source: RepositoryRef) => Promise<boolean>,
   ): Promise<BlobInfo | null>;
-  /** Unlinks the blob from the repository; its bytes go when nothing else uses them (GC). */
+  /**
+   * Unlinks the blob from the repository; its bytes go when nothing else uses them (GC).
+   * REFERENCED while a manifest of the repository lists it: its tags would then point at an
+   * image that cannot be pulled.
+   */
   delete(repo: RepositoryRef, digest: Digest): Promise<void>;
 }
 
@@ -101,7 +105,9 @@ export function createBlobService(deps: {
     },
 
     async delete(repo, digest) {
-      if (!(await meta.unlinkBlob(repo.name, digest))) throw blobUnknown(digest);
+      const result = await meta.unlinkBlob(repo.name, digest);
+      if (result === 'unknown') throw blobUnknown(digest);
+      if (result !== 'deleted') throw stillReferenced('blob', digest, result.referencedBy);
     },
   };
 }

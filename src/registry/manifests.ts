@@ -5,7 +5,7 @@
  * transaction, so a tag can never point at a manifest whose content is missing.
  */
 import { digestAlgorithm, digestOf, tryParseDigest, type Digest } from '../core/digest.js';
-import { RegistryError, digestInvalid, manifestUnknown } from '../core/errors.js';
+import { RegistryError, digestInvalid, manifestUnknown, stillReferenced } from '../core/errors.js';
 import { parseTag, isValidTag, type Tag } from '../core/names.js';
 import type { ManifestWithPayload, MetaStore } from '../meta/store.js';
 import { parseManifest } from './manifest-parse.js';
@@ -39,7 +39,7 @@ export interface ManifestService {
     pushedBy: string | null,
   ): Promise<PutManifestResult>;
   /**
-   * By digest: the manifest and its tags (MANIFEST_REFERENCED while an index of the repository
+   * By digest: the manifest and its tags (REFERENCED while an index of the repository
    * lists it); by tag: only the tag.
    */
   delete(repo: RepositoryRef, ref: Reference): Promise<void>;
@@ -48,21 +48,6 @@ export interface ManifestService {
 export interface ManifestOptions {
   /** Refuse manifests whose blobs or child manifests are not in the repository (MANIFEST_BLOB_UNKNOWN). */
   verifyReferences: boolean;
-}
-
-/**
- * A manifest delete refused because indexes of the repository list it: deleting it would leave
- * their tags pointing at an image that cannot be pulled. 409 (the repository's state is the
- * obstacle, and deleting the index first resolves it), as GitLab's registry answers; the code on
- * the wire is DENIED, the spec code zot sends for the same refusal (with 405), because clients
- * know only the spec's codes. The message names the index, so the fix is plain.
- */
-export function manifestReferenced(digest: string, indexes: readonly string[]): RegistryError {
-  return new RegistryError(
-    'MANIFEST_REFERENCED',
-    `manifest ${digest} is part of index ${indexes.join(', ')} in this repository; delete the index first`,
-    { digest, referencedBy: indexes },
-  );
 }
 
 /**
@@ -157,7 +142,7 @@ export function createManifestService(deps: {
       }
       const result = await meta.deleteManifest(repo.name, ref.digest);
       if (result === 'unknown') throw manifestUnknown(ref.digest);
-      if (result !== 'deleted') throw manifestReferenced(ref.digest, result.referencedBy);
+      if (result !== 'deleted') throw stillReferenced('manifest', ref.digest, result.referencedBy);
     },
   };
 }

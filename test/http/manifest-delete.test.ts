@@ -2,6 +2,7 @@
  * Deleting content never leaves a tag pointing at missing content, and an emptied repository goes:
  * - a manifest that an index of the same repository lists cannot be deleted by digest (409 with a
  *   spec error code and the index named), on /v2 and on the admin API; index first, then child;
+ *   nor can a blob that a manifest of the repository lists;
  * - `DELETE /api/v1/repositories/:name` removes a repository with everything in it;
  * - a repository whose last manifest, blob link and upload session go leaves the catalog.
  */
@@ -137,6 +138,32 @@ describe('DELETE of a manifest that an index lists', () => {
     const single = (await pushImageAs(server, 'library/multi-free', 'v1', admin)).digest;
     expect(children).not.toContain(single);
     expect(await deleteAs(server, 'library/multi-free', single, admin)).toBe('202');
+  });
+});
+
+describe('DELETE of a blob that a manifest lists', () => {
+  it('→ 409 DENIED naming the manifest; the blob stays; after the manifest, it goes', async () => {
+    const repository = 'library/layered';
+    const { digest } = await pushImageAs(server, repository, 'v1', admin);
+    const manifest = (await (
+      await send(server, 'GET', `/v2/${repository}/manifests/${digest}`, admin, {
+        headers: { accept: OCI_MANIFEST },
+      })
+    ).json()) as { layers: { digest: string }[] };
+    const layer = manifest.layers[0]?.digest ?? '';
+    const blobUrl = `/v2/${repository}/blobs/${layer}`;
+
+    const refused = await send(server, 'DELETE', blobUrl, admin);
+    expect(refused.status).toBe(409);
+    const body = (await refused.json()) as ErrorBody;
+    expect(body.errors[0]?.code).toBe('DENIED');
+    expect(body.errors[0]?.message).toContain(digest);
+    expect(await outcome(await send(server, 'GET', blobUrl, admin))).toBe('200');
+    expect(await pull(repository, 'v1')).toBe('200');
+
+    expect(await deleteAs(server, repository, digest, admin)).toBe('202');
+    expect(await outcome(await send(server, 'DELETE', blobUrl, admin))).toBe('202');
+    expect(await outcome(await send(server, 'GET', blobUrl, admin))).toBe('404 BLOB_UNKNOWN');
   });
 });
 

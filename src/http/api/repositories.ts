@@ -223,15 +223,15 @@ export function registerRepositoryRoutes(api: Api): void {
   }
 
   /**
-   * The domain's MANIFEST_UNKNOWN is the API's NOT_FOUND, and its MANIFEST_REFERENCED (a child of
-   * an index) the API's CONFLICT, with the message that names the index.
+   * The domain's MANIFEST_UNKNOWN is the API's NOT_FOUND, and its REFERENCED (a child of an index)
+   * the API's CONFLICT, with the message that names the index.
    */
   async function found<T>(run: () => Promise<T>, what: string): Promise<T> {
     try {
       return await run();
     } catch (e) {
       if (e instanceof RegistryError && e.code === 'MANIFEST_UNKNOWN') throw notFound(what);
-      if (e instanceof RegistryError && e.code === 'MANIFEST_REFERENCED')
+      if (e instanceof RegistryError && e.code === 'REFERENCED')
         throw new RegistryError('CONFLICT', e.message, e.detail);
       throw e;
     }
