@@ -7,6 +7,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
+import type { DestinationStream } from 'pino';
 import type { Config } from './config/schema.js';
 import { parseListen } from './config/load.js';
 import { openDataDir, registryFor, type DataDir } from './data-dir.js';
@@ -77,6 +78,8 @@ export interface AppOptions {
   adminPassword?: string | undefined;
   /** The web UI's build directory (default: this install's `web/dist`). */
   webRoot?: string | undefined;
+  /** Where the server's log lines go instead of stdout (tests read them). */
+  logStream?: DestinationStream | undefined;
 }
 
 export async function createApp(config: Config, options: AppOptions = {}): Promise<BerthApp> {
@@ -101,6 +104,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const server = await buildServer({
     registry,
     logger: config.log.level === 'silent' ? false : { level: config.log.level },
+    logStream: options.logStream,
     maxManifestBytes: config.registry.maxManifestBytes,
     auth,
     identity,

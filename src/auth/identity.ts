@@ -19,7 +19,7 @@ import type { Page } from '../core/types.js';
 import type { AuditLog } from './audit.js';
 import { hashPassword, MIN_PASSWORD_LENGTH } from './passwords.js';
 import { mintSecret } from './secrets.js';
-import { isGlobalAdmin } from './policy.js';
+import { effectivePrivileges, isGlobalAdmin, notGranted } from './policy.js';
 import { ACTIONS } from './types.js';
 
 export { ACTIONS };
@@ -48,6 +48,7 @@ export interface AccessTokenView {
   id: string;
   user: string;
   name: string;
+  /** What the token can do now: its own privileges narrowed by its user's current ones. */
   privileges: Privilege[];
   expiresAt: string | null;
   createdAt: string;
@@ -160,6 +161,29 @@ export function createIdentityService(deps: {
         'this would leave no enabled administrator: give another user the admin role first',
       );
     }
+  }
+
+  /** The privileges a user holds now (none while disabled). */
+  async function heldBy(user: UserRow): Promise<Privilege[]> {
+    return user.disabled ? [] : meta.privilegesOf(user.name);
+  }
+
+  /** Token views, each with what it can do now (one privilege lookup per user). */
+  async function tokenViews(rows: AccessTokenRow[]): Promise<AccessTokenView[]> {
+    const held = new Map<string, Promise<Privilege[]>>();
+    const heldByName = (name: string): Promise<Privilege[]> => {
+      let privileges = held.get(name);
+      if (!privileges) {
+        privileges = meta.getUser(name).then((u) => (u ? heldBy(u) : []));
+        held.set(name, privileges);
+      }
+      return privileges;
+    };
+    return Promise.all(
+      rows.map(async (row) =>
+        tokenView(row, effectivePrivileges(await heldByName(row.user), row.privileges)),
+      ),
+    );
   }
 
   async function view(user: UserRow): Promise<UserView> {
@@ -288,14 +312,30 @@ export function createIdentityService(deps: {
     },
 
     async createToken(actor, input) {
-      await requireUser(input.user);
+      const user = await requireUser(input.user);
+      if (user.disabled)
+        throw new RegistryError(
+          'CONFLICT',
+          `user "${user.name}" is disabled: enable the user before creating a token for it`,
+        );
       if (input.name.trim() === '' || input.name.length > 100)
         throw invalid('a token needs a name of 1 to 100 characters');
-      // By default a token may do what its user may; it never exceeds that, because every use
-      // intersects it with the user's privileges at that moment.
+      // By default a token may do what its user may, whatever that becomes. Named privileges must
+      // be the user's now: a token listed with powers that grant nothing misleads. Either way each
+      // use intersects the token with the user's privileges at that moment.
       const privileges = (input.privileges ?? [{ pattern: '*', actions: [...ACTIONS] }]).map(
         checkPrivilege,
       );
+      const held = await heldBy(user);
+      if (input.privileges !== undefined) {
+        const lacking = notGranted(held, privileges);
+        if (lacking) {
+          throw invalid(
+            `user "${user.name}" does not hold ${formatPrivilege(lacking)}, so a token of theirs ` +
+              `cannot have it (their privileges: ${held.map(formatPrivilege).join(' ') || 'none'})`,
+          );
+        }
+      }
       const days = input.expiresInDays ?? null;
       if (days !== null && (!Number.isFinite(days) || days <= 0 || days > MAX_TOKEN_DAYS)) {
         throw invalid(`expiry must be between 1 and ${MAX_TOKEN_DAYS} days, or none`);
@@ -319,16 +359,19 @@ export function createIdentityService(deps: {
         privileges,
         expiresAt: row.expiresAt,
       });
-      return { token: tokenView(row), secret: minted.secret };
+      return {
+        token: tokenView(row, effectivePrivileges(held, privileges)),
+        secret: minted.secret,
+      };
     },
 
     async listTokens(user) {
-      return (await meta.listAccessTokens(user)).map(tokenView);
+      return tokenViews(await meta.listAccessTokens(user));
     },
 
     async getToken(id) {
       const row = await meta.getAccessToken(id);
-      return row ? tokenView(row) : null;
+      return row ? ((await tokenViews([row]))[0] ?? null) : null;
     },
 
     async revokeToken(actor, id) {
@@ -356,12 +399,12 @@ function toView(user: UserRow, bindings: BindingRow[]): UserView {
   };
 }
 
-function tokenView(row: AccessTokenRow): AccessTokenView {
+function tokenView(row: AccessTokenRow, privileges: Privilege[]): AccessTokenView {
   return {
     id: row.id,
     user: row.user,
     name: row.name,
-    privileges: row.privileges,
+    privileges,
     expiresAt: row.expiresAt,
     createdAt: row.createdAt,
     lastUsedAt: row.lastUsedAt,
@@ -398,6 +441,11 @@ function checkPrivilege(p: Privilege): Privilege {
     throw invalid(`privilege actions must be some of ${ACTIONS.join(', ')}`);
   }
   return { pattern: p.pattern, actions };
+}
+
+/** `library=pull,push`, as the CLI takes it. */
+function formatPrivilege(p: Privilege): string {
+  return `${p.pattern}=${p.actions.join(',')}`;
 }
 
 function invalid(message: string): RegistryError {

@@ -6,6 +6,12 @@
  * - `Bearer` with a registry JWT issued by our token realm.
  * Verified passwords are cached briefly (a push must not pay argon2 per request); failures are
  * throttled per user and per client address.
+ *
+ * Every refused login is audited and logged (warn, with the request id, the user name tried and
+ * the client address; never the secret). A successful login is audited when it is verified, not
+ * at each re-use: a password when it enters the cache, an access token at its first use from an
+ * address and then at most once per cache period (its `lastUsedAt` moves at the same pace).
+ * An access token works only with its owner's user name, so the name in a log is never made up.
  */
 import { createHash } from 'node:crypto';
 import { RegistryError } from '../core/errors.js';
@@ -17,7 +23,7 @@ import { verifyPassword } from './passwords.js';
 import { allowedIn, isGlobalAdmin } from './policy.js';
 import { secretId, secretMatches } from './secrets.js';
 import type { Throttle } from './throttle.js';
-import { ANONYMOUS, type Action, type Principal, type Scope } from './types.js';
+import { ANONYMOUS, type Action, type Principal, type Requester, type Scope } from './types.js';
 
 /** What a request proved about itself. */
 export interface Authentication {
@@ -39,9 +45,11 @@ export interface AuthService {
   readonly signer: TokenSigner;
   readonly audit: AuditLog;
   /** Parses an Authorization header; throws UNAUTHORIZED for bad credentials, TOOMANYREQUESTS when throttled. */
-  authenticate(authorization: string | undefined, client: string): Promise<Authentication>;
+  authenticate(authorization: string | undefined, from: Requester): Promise<Authentication>;
   /** Verifies a user's password (no access tokens): the token realm's and the UI's login. */
-  login(user: string, password: string, client: string): Promise<Principal>;
+  login(user: string, password: string, from: Requester): Promise<Principal>;
+  /** Audits and logs a refused login (`user` as tried; `target` e.g. `refresh_token`). */
+  loginFailed(from: Requester, user: string, reason: string, target?: string): void;
   /** The actions a principal may take in a namespace, by policy (its roles; public pulls). */
   allowedActions(principal: Principal, namespace: string): Promise<Set<Action>>;
   /** Whether the principal administers the whole registry. */
@@ -62,17 +70,41 @@ export function createAuthService(deps: {
   const { meta, signer, throttle, audit, options } = deps;
   /** sha256(user \0 password) → user and expiry. Only successes are cached. */
   const verified = new Map<string, { user: string; until: number }>();
+  /** token id \0 client address → until when a use is not audited again as a login. */
+  const tokenLogins = new Map<string, number>();
+  const cacheMs = options.credentialCacheSeconds * 1000;
+
+  function loginFailed(
+    from: Requester,
+    user: string,
+    reason: string,
+    target = '',
+    detail?: Record<string, unknown>,
+  ): void {
+    audit.record({
+      actor: user,
+      action: 'login',
+      target,
+      outcome: 'failure',
+      client: from.ip,
+      ...(detail ? { detail } : {}),
+    });
+    from.log.warn({ user, client: from.ip, ...(target ? { target } : {}), reason }, 'login failed');
+  }
 
   function cacheKey(user: string, password: string): string {
     return createHash('sha256').update(user).update('\0').update(password).digest('base64');
   }
 
-  async function checkPassword(user: string, password: string, client: string): Promise<boolean> {
+  async function checkPassword(user: string, password: string, from: Requester): Promise<boolean> {
     const key = cacheKey(user, password);
     const hit = verified.get(key);
     if (hit && hit.until > Date.now()) return true;
+    const client = from.ip;
     const wait = throttle.retryAfter(user, client);
     if (wait > 0) {
+      // Logged, not audited: a guessing run would otherwise write a row per request.
+      from.log.warn({ user, client, retryAfter: wait }, 'login throttled');
       throw new RegistryError(
         'TOOMANYREQUESTS',
         'too many failed logins; try again later',
@@ -87,19 +119,26 @@ export function createAuthService(deps: {
       (await verifyPassword(row?.passwordHash ?? null, password)) && row !== null && !row.disabled;
     if (!ok) {
       throttle.failed(user, client);
-      audit.record({ actor: user, action: 'login', target: '', outcome: 'failure', client });
+      const reason = !row ? 'no such user' : row.disabled ? 'user disabled' : 'wrong password';
+      loginFailed(from, user, reason);
       return false;
     }
     throttle.succeeded(user);
     if (verified.size > 10_000) verified.clear();
-    verified.set(key, { user, until: Date.now() + options.credentialCacheSeconds * 1000 });
+    verified.set(key, { user, until: Date.now() + cacheMs });
     audit.record({ actor: user, action: 'login', target: '', outcome: 'success', client });
     return true;
   }
 
-  async function accessTokenPrincipal(password: string, client: string): Promise<Principal | null> {
+  /** The principal of Basic credentials whose password is an access token; null if it is none. */
+  async function accessTokenPrincipal(
+    user: string,
+    password: string,
+    from: Requester,
+  ): Promise<Principal | null> {
     const id = secretId('pat', password);
     if (id === null) return null;
+    const target = `token:${id}`;
     const row = await meta.getAccessToken(id);
     const live =
       row !== null &&
@@ -107,18 +146,36 @@ export function createAuthService(deps: {
       (row.expiresAt === null || Date.parse(row.expiresAt) > Date.now()) &&
       secretMatches(password, row.secretHash);
     if (!live) {
-      audit.record({
-        actor: row?.user ?? '',
-        action: 'login',
-        target: `token:${id}`,
-        outcome: 'failure',
-        client,
-      });
+      loginFailed(from, user, 'access token invalid, expired or revoked', target);
       throw unauthorized('access token is invalid, expired or revoked');
     }
-    const user = await meta.getUser(row.user);
-    if (!user || user.disabled) throw unauthorized('the access token belongs to a disabled user');
-    void meta.touchAccessToken(row.id, new Date().toISOString()).catch(() => undefined);
+    // Any other name would put a made-up user into every log line and audit event of its uses.
+    if (user !== row.user) {
+      loginFailed(from, user, 'access token sent with a user name not its owner’s', target, {
+        owner: row.user,
+      });
+      throw unauthorized('an access token must be sent with the user name of its owner');
+    }
+    const owner = await meta.getUser(row.user);
+    if (!owner || owner.disabled) {
+      loginFailed(from, user, 'user disabled', target);
+      throw unauthorized('the access token belongs to a disabled user');
+    }
+    const now = Date.now();
+    const key = `${row.id}\0${from.ip}`;
+    if ((tokenLogins.get(key) ?? 0) <= now) {
+      if (tokenLogins.size > 10_000) tokenLogins.clear();
+      tokenLogins.set(key, now + cacheMs);
+      audit.record({
+        actor: row.user,
+        action: 'login',
+        target,
+        outcome: 'success',
+        client: from.ip,
+        detail: { token: row.id, name: row.name },
+      });
+      void meta.touchAccessToken(row.id, new Date(now).toISOString()).catch(() => undefined);
+    }
     return {
       kind: 'access-token',
       name: row.user,
@@ -159,7 +216,7 @@ export function createAuthService(deps: {
     signer,
     audit,
 
-    async authenticate(authorization, client) {
+    async authenticate(authorization, from) {
       if (!authorization) return { principal: ANONYMOUS, via: 'anonymous' };
       const space = authorization.indexOf(' ');
       const scheme = authorization.slice(0, space).toLowerCase();
@@ -181,22 +238,29 @@ export function createAuthService(deps: {
       if (scheme === 'basic') {
         const decoded = Buffer.from(value, 'base64').toString('utf8');
         const colon = decoded.indexOf(':');
-        if (colon < 0) throw unauthorized('malformed basic credentials');
+        if (colon < 0) {
+          from.log.warn({ client: from.ip, reason: 'no colon' }, 'malformed Basic credentials');
+          throw unauthorized('malformed basic credentials');
+        }
         const user = decoded.slice(0, colon);
         const password = decoded.slice(colon + 1);
-        const viaToken = await accessTokenPrincipal(password, client);
+        const viaToken = await accessTokenPrincipal(user, password, from);
         if (viaToken) return { principal: viaToken, via: 'basic' };
-        if (!(await checkPassword(user, password, client)))
+        if (!(await checkPassword(user, password, from)))
           throw unauthorized('invalid username or password');
         return { principal: { kind: 'user', name: user }, via: 'basic' };
       }
       throw unauthorized(`unsupported authorization scheme`);
     },
 
-    async login(user, password, client) {
-      if (!(await checkPassword(user, password, client)))
+    async login(user, password, from) {
+      if (!(await checkPassword(user, password, from)))
         throw unauthorized('invalid username or password');
       return { kind: 'user', name: user };
+    },
+
+    loginFailed(from, user, reason, target) {
+      loginFailed(from, user, reason, target);
     },
 
     async allowedActions(principal, namespace) {

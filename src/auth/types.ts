@@ -21,6 +21,15 @@ export interface Principal {
 
 export const ANONYMOUS: Principal = { kind: 'anonymous', name: '' };
 
+/**
+ * Where a login attempt comes from: the client address (the real one behind trusted proxies) and
+ * the log its failures go to. A Fastify request fits, so a failure is logged with its request id.
+ */
+export interface Requester {
+  readonly ip: string;
+  readonly log: { warn(fields: object, message: string): void };
+}
+
 /** `repository:<name>:<actions>` or `registry:catalog:*`. */
 export interface Scope {
   type: 'repository' | 'registry';

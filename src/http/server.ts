@@ -4,11 +4,12 @@
  * one or more Node servers).
  */
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
-import type { LoggerOptions } from 'pino';
+import type { DestinationStream, LoggerOptions } from 'pino';
 import { RegistryError } from '../core/errors.js';
 import type { AuditLog } from '../auth/audit.js';
 import type { IdentityService } from '../auth/identity.js';
 import type { AuthService } from '../auth/service.js';
+import type { Principal } from '../auth/types.js';
 import type { IdentityMeta } from '../meta/identity.js';
 import type { Registry } from '../registry/index.js';
 import { VERSION } from '../cli/version.js';
@@ -18,9 +19,18 @@ import { attachLazySchemas, lazySchemas } from './lazy-schemas.js';
 import { loadWebUi, type WebUi } from './ui.js';
 import { v2Plugin } from './v2/index.js';
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Who the request authenticated as, for its access-log line; null until known. */
+    principal: Principal | null;
+  }
+}
+
 export interface ServerOptions {
   registry: Registry;
   logger: LoggerOptions | false;
+  /** Where log lines go (default stdout): tests read them. */
+  logStream?: DestinationStream | undefined;
   maxManifestBytes: number;
   /** Null when authentication is off. */
   auth: AuthService | null;
@@ -51,6 +61,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
         ? false
         : {
             ...options.logger,
+            ...(options.logStream ? { stream: options.logStream } : {}),
             // Credentials never reach the log, whatever a later change logs.
             redact: [
               'req.headers.authorization',
@@ -69,6 +80,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
 
   attachLazySchemas(app, schemas);
+  app.decorateRequest('principal', null);
 
   app.addHook('onRequest', (_request, reply, done) => {
     reply.header('docker-distribution-api-version', 'registry/2.0');
@@ -76,11 +88,18 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
   app.addHook('onResponse', (request, reply, done) => {
     const status = reply.statusCode;
+    const principal = request.principal;
     const data = {
       method: request.method,
       url: request.url,
       status,
       ms: Math.round(reply.elapsedTime),
+      // An access token's requests carry its owner's name (filter by user to see everything a
+      // user did) and the token's id.
+      user: principal === null || principal.kind === 'anonymous' ? 'anonymous' : principal.name,
+      token: principal?.tokenId,
+      // The peer, or behind trusted proxies the right-most X-Forwarded-For address that is not one.
+      client: request.ip,
     };
     if (status >= 500) request.log.error(data, 'request');
     else request.log.info(data, 'request');

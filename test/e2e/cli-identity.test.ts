@@ -531,7 +531,6 @@ describe('berth audit', () => {
     await berth(['user', 'add', 'erin', '--role', 'viewer', '--password-stdin', '--data', data], {
       input: 'erin-password\n',
     });
-    await berth(['user', 'disable', 'erin', '--data', data]);
     const { stdout: tokenOut } = await berth([
       'token',
       'create',
@@ -544,13 +543,14 @@ describe('berth audit', () => {
       data,
     ]);
     const { secret } = JSON.parse(tokenOut) as { secret: string };
+    await berth(['user', 'disable', 'erin', '--data', data]);
 
     const all = JSON.parse(
       (await berth(['audit', '--json', '--data', data])).stdout,
     ) as AuditJson[];
     expect(all.map((e) => [e.action, e.target])).toEqual([
-      ['token.create', expect.stringMatching(/^erin\//) as unknown],
       ['user.disable', 'erin'],
+      ['token.create', expect.stringMatching(/^erin\//) as unknown],
       ['user.create', 'erin'],
     ]);
     expect(
@@ -567,7 +567,7 @@ describe('berth audit', () => {
     const newest = JSON.parse(
       (await berth(['audit', '--json', '--limit', '1', '--data', data])).stdout,
     ) as AuditJson[];
-    expect(newest.map((e) => e.action)).toEqual(['token.create']);
+    expect(newest.map((e) => e.action)).toEqual(['user.disable']);
     const nobody = JSON.parse(
       (await berth(['audit', '--json', '--actor', 'somebody-else', '--data', data])).stdout,
     ) as AuditJson[];

@@ -8,6 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import type { DestinationStream } from 'pino';
 import { createApp, type BerthApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
@@ -40,6 +41,8 @@ export async function startServer(
     auth?: boolean;
     /** A web UI build to serve instead of this checkout's web/dist. */
     webRoot?: string;
+    /** Receives the server's log lines (JSON, level info and up unless BERTH_TEST_LOG says). */
+    logStream?: DestinationStream;
   } = {},
 ): Promise<TestServer> {
   const dataDir = options.dataDir ?? (await makeTempDir());
@@ -48,7 +51,7 @@ export async function startServer(
     flags: {
       listen: ['127.0.0.1:0'],
       data: dataDir,
-      logLevel: process.env['BERTH_TEST_LOG'] ?? 'silent',
+      logLevel: process.env['BERTH_TEST_LOG'] ?? (options.logStream ? 'info' : 'silent'),
     },
   });
   config.auth.enabled = options.auth ?? false;
@@ -56,6 +59,7 @@ export async function startServer(
   const app = await createApp(config, {
     adminPassword: ADMIN_PASSWORD,
     webRoot: options.webRoot,
+    logStream: options.logStream,
   });
   const [bound] = await app.listen();
   if (!bound) throw new Error('server did not bind');

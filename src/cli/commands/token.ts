@@ -1,7 +1,8 @@
 /**
  * @module cli/commands/token
  * `berth token create|list|revoke`: access tokens for CI and robots, used as the password in
- * `docker login` and Basic auth. The secret is printed once at creation; only its hash is kept.
+ * `docker login` and Basic auth, with the owner's user name. The secret is printed once at
+ * creation; only its hash is kept.
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import type { AccessTokenView } from '../../auth/identity.js';
@@ -33,7 +34,7 @@ export function registerTokenCommands(program: Command): void {
       .requiredOption('--name <name>', 'what the token is for, e.g. ci-deploy')
       .option(
         '--privilege <pattern=actions>',
-        'narrow the token to these privileges (repeatable; default: all of the user’s)',
+        'narrow the token to these privileges, which the user must hold (repeatable; default: all of the user’s)',
         collectPrivilege,
       )
       .option('--expires-in-days <n>', 'expiry (default: never)', positiveInteger)
@@ -74,7 +75,9 @@ export function registerTokenCommands(program: Command): void {
   dataOptions(
     token
       .command('list')
-      .description('list access tokens (never their secrets)')
+      .description(
+        'list access tokens and what each can do now: its privileges narrowed by its user’s (never their secrets)',
+      )
       .option('--user <name>', "only this user's tokens")
       .option('--json', 'print JSON', false),
   ).action(async (flags: DataFlags & { user?: string; json: boolean }) => {

@@ -203,7 +203,7 @@ export function createApi(app: FastifyInstance, options: ApiOptions, sessions: S
         );
       }
       try {
-        const { principal } = await auth.authenticate(header, request.ip);
+        const { principal } = await auth.authenticate(header, request);
         return { name: principal.name, principal, via: 'basic', session: null, sessionId: null };
       } catch (e) {
         // Re-thrown without the /v2 challenge headers: a browser must not pop up a login dialog.
@@ -240,6 +240,7 @@ export function createApi(app: FastifyInstance, options: ApiOptions, sessions: S
 
   async function authorize(request: FastifyRequest, access: Access): Promise<Caller> {
     const caller = await identify(request);
+    request.principal = caller.principal;
     if (access === 'public') return caller;
     if (caller.via === 'anonymous') throw notSignedIn('sign in first');
     if (caller.session && !SAFE_METHODS.has(request.method)) checkCsrf(request, caller.session);

@@ -7,6 +7,8 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { RegistryError } from '../../core/errors.js';
+import { effectivePrivileges } from '../../auth/policy.js';
+import type { Privilege as Held } from '../../meta/identity.js';
 import {
   AUTH_OFF_USER,
   checkCsrf,
@@ -47,6 +49,13 @@ const WhoAmI = Type.Object({
 export function registerSessionRoutes(api: Api): void {
   const { auth, identity, meta } = api.options;
 
+  /** What the caller can do: an access token's caller only what both it and its user allow. */
+  async function privilegesOf(caller: Caller): Promise<Held[]> {
+    const held = await meta.privilegesOf(caller.name);
+    const token = caller.principal.tokenPrivileges;
+    return token ? effectivePrivileges(held, token) : held;
+  }
+
   function cookieOptions(request: FastifyRequest): {
     httpOnly: true;
     sameSite: 'strict';
@@ -75,7 +84,8 @@ export function registerSessionRoutes(api: Api): void {
     response: LoginResult,
     handler: async ({ body, request, reply }) => {
       if (!auth) return { user: AUTH_OFF_USER, isAdmin: true, csrfToken: '' };
-      const principal = await auth.login(body.username, body.password, request.ip);
+      const principal = await auth.login(body.username, body.password, request);
+      request.principal = principal;
       const user = await meta.getUser(principal.name);
       if (!user) throw notSignedIn('invalid username or password');
       // A new id at every sign-in: a session id planted before login is worth nothing.
@@ -105,7 +115,7 @@ export function registerSessionRoutes(api: Api): void {
       via: signedInVia(caller),
       accessToken: caller.principal.tokenId ?? null,
       roles: (await identity.getUser(caller.name))?.roles ?? [],
-      privileges: caller.principal.tokenPrivileges ?? (await meta.privilegesOf(caller.name)),
+      privileges: await privilegesOf(caller),
       csrfToken: caller.session?.csrfToken ?? null,
     }),
   });

@@ -29,7 +29,8 @@ const NewToken = Type.Object(
       Type.Array(Privilege, {
         minItems: 1,
         maxItems: 100,
-        description: 'Default: everything the user may do; never more than that at any use',
+        description:
+          'Default: everything the user may do, now and later. Privileges named here must be the user’s own (400 names one that is not); at every use the token is narrowed to what the user may do then',
       }),
     ),
     expiresInDays: Type.Optional(
@@ -46,7 +47,7 @@ const NewToken = Type.Object(
 const CreatedToken = Type.Object({
   token: AccessToken,
   secret: Type.String({
-    description: 'Use as the password with any user name; shown only in this response',
+    description: 'Use as the password, with your user name; shown only in this response',
   }),
 });
 

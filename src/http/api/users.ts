@@ -126,7 +126,7 @@ export function registerUserRoutes(api: Api): void {
         if (body.currentPassword === undefined)
           throw invalid('changing your own password needs currentPassword');
         try {
-          await auth.login(params.name, body.currentPassword, request.ip);
+          await auth.login(params.name, body.currentPassword, request);
         } catch (e) {
           if (e instanceof RegistryError && e.code === 'UNAUTHORIZED')
             throw denied('the current password is wrong');

@@ -61,7 +61,6 @@ export const v2Plugin: FastifyPluginAsync<V2Options> = async (app, options) => {
         tokenTtlSeconds: options.tokenTtlSeconds,
         request,
         reply,
-        client: request.ip,
       };
       if (request.method === 'GET') return tokenGet(tokenCtx);
       if (request.method === 'POST') return tokenPost(tokenCtx);
@@ -73,7 +72,7 @@ export const v2Plugin: FastifyPluginAsync<V2Options> = async (app, options) => {
     let authn = NO_AUTH;
     if (auth) {
       try {
-        authn = await auth.authenticate(request.headers.authorization, request.ip);
+        authn = await auth.authenticate(request.headers.authorization, request);
       } catch (e) {
         if (e instanceof RegistryError && e.code === 'UNAUTHORIZED') {
           const error = e.detail?.['error'] === 'invalid_token' ? 'invalid_token' : undefined;
@@ -82,6 +81,7 @@ export const v2Plugin: FastifyPluginAsync<V2Options> = async (app, options) => {
         throw e;
       }
     }
+    request.principal = authn.principal;
     const ctx: h.V2Context = {
       registry: options.registry,
       request,

@@ -25,7 +25,6 @@ export interface TokenContext {
   tokenTtlSeconds: number;
   request: FastifyRequest;
   reply: FastifyReply;
-  client: string;
 }
 
 const MAX_FORM_BYTES = 16 * 1024;
@@ -78,13 +77,12 @@ export async function tokenPost(ctx: TokenContext): Promise<void> {
       !user ||
       user.disabled
     ) {
-      auth.audit.record({
-        actor: row?.user ?? '',
-        action: 'login',
-        target: 'refresh_token',
-        outcome: 'failure',
-        client: ctx.client,
-      });
+      auth.loginFailed(
+        request,
+        row?.user ?? '',
+        'refresh token invalid or revoked, or its user disabled',
+        'refresh_token',
+      );
       throw unauthorized('refresh token is invalid or revoked');
     }
     void meta.touchRefreshToken(row.id, new Date().toISOString()).catch(() => undefined);
@@ -112,6 +110,7 @@ async function issue(
   refreshToken: string | undefined,
   oauth: boolean,
 ): Promise<void> {
+  ctx.request.principal = principal;
   const { token, issuedAt } = await ctx.auth.signer.sign({
     subject: principal.name,
     audience: ctx.auth.options.service,
@@ -156,7 +155,7 @@ async function credentialsPrincipal(
   password: string,
 ): Promise<Principal> {
   const basic = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
-  return (await ctx.auth.authenticate(basic, ctx.client)).principal;
+  return (await ctx.auth.authenticate(basic, ctx.request)).principal;
 }
 
 async function mintRefreshToken(
