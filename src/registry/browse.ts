@@ -7,7 +7,7 @@
  * untrusted text: it is copied field by field with its type checked, never passed through whole,
  * so a crafted manifest cannot add properties the API did not mean to answer.
  */
-import type { Digest } from '../core/digest.js';
+import { tryParseDigest } from '../core/digest.js';
 import { manifestUnknown } from '../core/errors.js';
 import { manifestKind } from '../core/media-types.js';
 import type {
@@ -195,7 +195,10 @@ export function createBrowseService(deps: {
   async function readConfig(descriptor: DescriptorView): Promise<ImageConfigView | null> {
     if (!IMAGE_CONFIG_TYPES.has(descriptor.mediaType) || descriptor.size > MAX_CONFIG_BYTES)
       return null;
-    const stream = await storage.read(blobKey(descriptor.digest as Digest));
+    // Checked on push, but a row written by hand or an older version must not become a 500 here.
+    const digest = tryParseDigest(descriptor.digest);
+    if (!digest) return null;
+    const stream = await storage.read(blobKey(digest));
     if (!stream) return null;
     const chunks: Buffer[] = [];
     let length = 0;

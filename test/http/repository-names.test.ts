@@ -9,7 +9,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from '../helpers/server.js';
-import { OCI_MANIFEST, pushImage, sha256 } from '../helpers/oci.js';
+import { OCI_CONFIG, OCI_MANIFEST, pushImage, sha256 } from '../helpers/oci.js';
 import { outcome, send } from './auth-helpers.js';
 
 let server: TestServer;
@@ -109,7 +109,13 @@ describe('bad rows in the database', () => {
         "INSERT INTO repositories (name, namespace, created_at) VALUES (?, 'library', ?)",
       );
       for (const name of badNames) insertRepo.run(name, at);
-      const payload = Buffer.from('{"schemaVersion":2}');
+      const payload = Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          config: { mediaType: OCI_CONFIG, digest: 'sha256:../../../etc/passwd', size: 10 },
+          layers: [],
+        }),
+      );
       db.prepare(
         `INSERT INTO manifests (repository, digest, media_type, size, payload, artifact_type,
            subject, annotations, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -137,11 +143,21 @@ describe('bad rows in the database', () => {
     expect(walked).toEqual(all);
   });
 
-  it('the referrers listing survives a row with broken annotations', async () => {
+  it('the referrers listing and the detail survive a row with broken annotations and digest', async () => {
     const res = await send(server, 'GET', `/v2/library/good-c/referrers/${subject}`);
     expect(res.status).toBe(200);
-    const index = (await res.json()) as { manifests: { artifactType: string }[] };
+    const index = (await res.json()) as { manifests: { artifactType: string; digest: string }[] };
     expect(index.manifests.map((m) => m.artifactType)).toEqual(['application/x-test']);
+    const detail = await send(
+      server,
+      'GET',
+      `/api/v1/repositories/${enc('library/good-c')}/manifests/${index.manifests[0]?.digest ?? ''}`,
+    );
+    expect(detail.status).toBe(200);
+    const body = (await detail.json()) as { config: unknown; annotations: unknown };
+    expect(body.config).toBeNull();
+    const tags = await send(server, 'GET', `/api/v1/repositories/${enc('library/good-c')}/tags`);
+    expect(tags.status).toBe(200);
   });
 
   it('the admin API lists them, shows their page and deletes them', async () => {
