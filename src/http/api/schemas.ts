@@ -63,7 +63,10 @@ export const AccessToken = Type.Object({
   id: Type.String(),
   user: Type.String(),
   name: Type.String(),
-  privileges: Type.Array(Privilege),
+  privileges: Type.Array(Privilege, {
+    description:
+      'What the token can do now: its own privileges narrowed by its user’s current ones (none while the user is disabled)',
+  }),
   expiresAt: Type.Union([Type.String(), Type.Null()]),
   createdAt: Type.String(),
   lastUsedAt: Type.Union([Type.String(), Type.Null()]),
