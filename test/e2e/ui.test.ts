@@ -5,8 +5,10 @@
  * (and see /v2 answer 404 for it), create a user and an access token that skopeo then pushes
  * with, and check that a viewer gets no delete control and the API refuses them anyway. An
  * administrator edits a custom role; a user changes their own password on "My account". A label
- * carrying markup must show as text and never run. Every page is saved as a screenshot under
- * test-artifacts/ui/.
+ * carrying markup must show as text and never run. A 200-character repository name and a long tag
+ * are cut with an ellipsis and never push a column out of view; the token dialog never puts the
+ * secret into a command; old /admin/ addresses land on the new ones. Every page is saved as a
+ * screenshot under test-artifacts/ui/.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -38,6 +40,9 @@ import {
 
 const WEB_DIST = path.join(ROOT, 'web', 'dist');
 const REPO = 'library/webapp';
+/** Names as long as the grammar allows in practice, with no place a browser may break a line. */
+const LONG_REPO = `library/${'service_component_'.repeat(11)}x`;
+const LONG_TAG = `v1.0.0_${'build_'.repeat(18)}final`;
 /** Untrusted text that would run if any of it were ever rendered as markup. */
 const HOSTILE_LABEL = '<img src=x onerror="window.__xss=1">';
 const HOSTILE_ANNOTATION = '<script>window.__xss=2</script><b>bold?</b>';
@@ -76,7 +81,12 @@ async function v2Manifest(reference: string): Promise<Response> {
   });
 }
 
-function skopeoPush(source: string, tag: string, credentials: string): Promise<unknown> {
+function skopeoPush(
+  source: string,
+  tag: string,
+  credentials: string,
+  repository = REPO,
+): Promise<unknown> {
   return runOk(
     'skopeo',
     [
@@ -86,7 +96,7 @@ function skopeoPush(source: string, tag: string, credentials: string): Promise<u
       '--dest-creds',
       credentials,
       `oci:${layout}:${source}`,
-      `docker://${host}/${REPO}:${tag}`,
+      `docker://${host}/${repository}:${tag}`,
     ],
     clientEnv,
   );
@@ -192,6 +202,7 @@ beforeAll(async () => {
   await skopeoPush('app', 'old', adminCredentials);
   await skopeoPush('app', '1.0', adminCredentials);
   await skopeoPush('multi', 'multi', adminCredentials);
+  await skopeoPush('arm', LONG_TAG, adminCredentials, LONG_REPO);
 
   const res = await v2Manifest('1.0');
   expect(res.status).toBe(200);
@@ -278,6 +289,69 @@ describe('browsing as the administrator', () => {
       .getByText('library')
       .waitFor();
     await screenshot(page, 'dashboard');
+  });
+
+  test('a 200-character name is cut with an ellipsis, whole in its title, and pushes no column out of view', async () => {
+    expect(LONG_REPO.length).toBeGreaterThanOrEqual(195);
+    const page = adminPage();
+    const fits = async (where: string): Promise<void> => {
+      // Widths as the page laid them out: every table fits its box, the page fits the window.
+      const tables = await page.evaluate<{ box: number; content: number }[]>(
+        `[...document.querySelectorAll('.table-wrap')].map(
+          (w) => ({ box: w.clientWidth, content: w.scrollWidth }))`,
+      );
+      expect(tables.length, where).toBeGreaterThan(0);
+      for (const t of tables) expect(t.content, where).toBeLessThanOrEqual(t.box);
+      expect(
+        await page.evaluate('document.documentElement.scrollWidth'),
+        where,
+      ).toBeLessThanOrEqual(1280);
+    };
+    /**
+     * The link named `name` inside `scope` (a CSS selector) shows it cut with an ellipsis (its
+     * text overflows its box) and carries it whole in its title; its accessible name is whole.
+     */
+    const cut = async (name: string, scope: string): Promise<void> => {
+      await page.locator(scope).getByRole('link', { name, exact: true }).first().waitFor();
+      const shown = await page.evaluate<{ title: string; box: number; text: number; cut: string }>(
+        `(() => {
+          const link = [...document.querySelectorAll(${JSON.stringify(`${scope} a`)})]
+            .find((a) => a.textContent === ${JSON.stringify(name)});
+          return { title: link.title, box: link.clientWidth, text: link.scrollWidth,
+            cut: getComputedStyle(link).textOverflow };
+        })()`,
+      );
+      expect(shown.title).toBe(name);
+      expect(shown.text, name).toBeGreaterThan(shown.box);
+      expect(shown.cut).toBe('ellipsis');
+    };
+
+    await page.goto(`${url}/repositories`);
+    await cut(LONG_REPO, 'table[aria-label="Repositories"]');
+    await page.getByRole('columnheader', { name: 'Last push' }).waitFor();
+    await fits('repositories');
+    await screenshot(page, 'long-name-repositories');
+
+    await page.goto(`${url}/repositories?namespace=library`);
+    await cut(LONG_REPO, 'table[aria-label="Repositories"]');
+    await fits('the namespace library');
+
+    await page.goto(`${url}/`);
+    await cut(LONG_REPO, 'table[aria-label="Recent pushes"]');
+    await cut(LONG_TAG, 'table[aria-label="Recent pushes"]');
+    await fits('dashboard');
+    await screenshot(page, 'long-name-dashboard');
+
+    await page.goto(`${url}/repositories/${LONG_REPO}`);
+    await page.getByRole('heading', { level: 1, name: LONG_REPO }).waitFor();
+    await cut(LONG_TAG, 'table[aria-label="Tags"]');
+    await fits('the repository page');
+    await screenshot(page, 'long-name-repository');
+
+    await page.goto(`${url}/repositories/${LONG_REPO}/-/manifests/${LONG_TAG}`);
+    await page.getByRole('region', { name: 'Layers', exact: true }).waitFor();
+    await cut(LONG_REPO, '.page-header');
+    await fits('the manifest page');
   });
 
   test('repository search finds it', async () => {
@@ -371,7 +445,7 @@ describe('browsing as the administrator', () => {
 describe('users, tokens and permissions', () => {
   async function createUser(name: string, password: string, role: string): Promise<void> {
     const page = adminPage();
-    await page.goto(`${url}/admin/users`);
+    await page.goto(`${url}/users`);
     await page.getByLabel('User name').fill(name);
     await page.getByLabel('Initial password').fill(password);
     await page.getByLabel('Role').selectOption(role);
@@ -391,6 +465,18 @@ describe('users, tokens and permissions', () => {
     await page.getByRole('button', { name: 'Create token' }).click();
     const secret = await page.getByLabel('New token', { exact: true }).inputValue();
     expect(secret.length).toBeGreaterThan(20);
+    // The suggested logins never hold the secret itself: shell history would keep it.
+    const created = page.getByRole('region', { name: 'Token “ci” created' });
+    const advice = (await created.textContent()) ?? '';
+    expect(advice).not.toContain('echo');
+    expect(advice).not.toContain(secret);
+    await created.getByText(`docker login ${host} -u ${DEVELOPER.name}`, { exact: true }).waitFor();
+    await created
+      .getByText(`docker login ${host} -u ${DEVELOPER.name} --password-stdin < token-file`, {
+        exact: true,
+      })
+      .waitFor();
+    await screenshot(page, 'token-created');
     await page.getByRole('button', { name: 'I have copied it' }).click();
     await expect.poll(() => page.getByLabel('New token', { exact: true }).count()).toBe(0);
     await page.getByRole('rowheader', { name: 'ci' }).waitFor();
@@ -422,7 +508,7 @@ describe('users, tokens and permissions', () => {
     await page.getByText(imageDigest, { exact: true }).waitFor();
     expect(await page.getByRole('button', { name: /^Delete/ }).count()).toBe(0);
 
-    await page.goto(`${url}/admin/users`);
+    await page.goto(`${url}/users`);
     await page.getByRole('heading', { name: 'Administrators only' }).waitFor();
 
     // The same session, going around the UI: the server decides, not the hidden button.
@@ -529,13 +615,37 @@ describe('administration pages', () => {
     await screenshot(page, 'namespaces');
   });
 
+  test('every page lives at one level, and the old /admin/ addresses land on the new ones', async () => {
+    const page = adminPage();
+    await page.goto(`${url}/`);
+    const nav = page.getByRole('navigation', { name: 'Main' });
+    await nav.getByRole('link', { name: 'Users' }).waitFor();
+    const hrefs = await page.evaluate<string[]>(
+      `[...document.querySelectorAll('nav[aria-label="Main"] a')].map((a) => a.getAttribute('href'))`,
+    );
+    expect(hrefs).toContain('/users');
+    expect(hrefs).toContain('/audit');
+    for (const href of hrefs) expect(href).toMatch(/^\/[a-z]*$/);
+
+    await page.goto(`${url}/admin/users`);
+    await page.waitForURL((u) => u.pathname === '/users');
+    await page.getByRole('heading', { level: 1, name: 'Users' }).waitFor();
+    await page.goto(`${url}/admin/audit?action=delete`);
+    await page.waitForURL((u) => u.pathname === '/audit' && u.search === '?action=delete');
+    await page.getByRole('heading', { level: 1, name: 'Audit log' }).waitFor();
+    expect(await page.getByLabel('Action').inputValue()).toBe('delete');
+    // The old address was replaced, not kept in the history: Back leaves the redirect behind.
+    await page.goBack();
+    await page.waitForURL((u) => u.pathname === '/users');
+  });
+
   test('roles, audit log (filtered) and system', async () => {
     const page = adminPage();
     await page.goto(`${url}/roles`);
     await page.getByRole('rowheader', { name: /viewer/ }).waitFor();
     await screenshot(page, 'roles');
 
-    await page.goto(`${url}/admin/audit`);
+    await page.goto(`${url}/audit`);
     await page.getByLabel('Action').fill('delete');
     await page.getByRole('button', { name: 'Apply filters' }).click();
     await page.waitForURL(/action=delete/);

@@ -35,8 +35,8 @@ const BROWSE: NavItem[] = [
 ];
 
 const ADMIN: NavItem[] = [
-  { href: '/admin/users', label: 'Users', matches: exact('/admin/users') },
-  { href: '/admin/audit', label: 'Audit log', matches: exact('/admin/audit') },
+  { href: '/users', label: 'Users', matches: exact('/users') },
+  { href: '/audit', label: 'Audit log', matches: exact('/audit') },
 ];
 
 export function Layout(props: { location: Location; children: ComponentChildren }) {

@@ -2,11 +2,12 @@
  * Which page an address shows. Every address here also works after a reload: the server answers
  * any unknown GET outside /v2 and /api with index.html.
  */
+import { useEffect } from 'preact/hooks';
 import { useApp } from './app-state';
 import { parseRepositoryPath } from './paths';
 import type { Location } from './router';
 import { EmptyState, PageHeader } from './components/ui';
-import { Link } from './router';
+import { Link, navigate } from './router';
 import { AccountPage } from './pages/account';
 import { AuditPage } from './pages/audit';
 import { DashboardPage } from './pages/dashboard';
@@ -38,11 +39,13 @@ export function Routes(props: { location: Location }) {
       return <SystemPage />;
     case '/account':
       return <AccountPage />;
-    case '/admin/users':
+    case '/users':
       return session.isAdmin ? <UsersPage /> : <AdminOnly />;
-    case '/admin/audit':
+    case '/audit':
       return session.isAdmin ? <AuditPage query={query} /> : <AdminOnly />;
   }
+  const moved = MOVED[path];
+  if (moved !== undefined) return <Redirect to={moved + props.location.href.slice(path.length)} />;
   if (path.startsWith('/repositories/')) {
     const target = parseRepositoryPath(path.slice('/repositories/'.length));
     if (target?.manifest != null) {
@@ -51,6 +54,23 @@ export function Routes(props: { location: Location }) {
     if (target) return <RepositoryPage name={target.repository} query={query} />;
   }
   return <NotFound />;
+}
+
+/**
+ * Addresses that once were, kept so that bookmarks and links in old notes still work: every page
+ * now lives at one level, as /tokens and /roles always did.
+ */
+const MOVED: Partial<Record<string, string>> = {
+  '/admin/users': '/users',
+  '/admin/audit': '/audit',
+};
+
+/** Replaces the history entry, so Back does not bounce through the old address. */
+function Redirect(props: { to: string }) {
+  useEffect(() => {
+    navigate(props.to, { replace: true });
+  }, [props.to]);
+  return null;
 }
 
 function AdminOnly() {

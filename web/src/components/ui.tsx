@@ -7,6 +7,20 @@ import type { ComponentChildren } from 'preact';
 import { useEffect } from 'preact/hooks';
 import type { ApiError } from '../api';
 import { formatDateTime, formatRelative } from '../format';
+import { Link } from '../router';
+
+/**
+ * A link named by a repository, tag or namespace name, which may be 255 characters long: one line,
+ * cut with an ellipsis so the columns beside it stay in view, and whole in its tooltip. Screen
+ * readers and search read the text itself, which is never cut. In a table, give its cell `fill`.
+ */
+export function NameLink(props: { href: string; name: string }) {
+  return (
+    <Link href={props.href} class="truncate" title={props.name}>
+      {props.name}
+    </Link>
+  );
+}
 
 export function PageHeader(props: {
   title: string;

@@ -104,7 +104,7 @@ export function AuditPage(props: { query: URLSearchParams }) {
   function apply(event: Event): void {
     event.preventDefault();
     navigate(
-      `/admin/audit${query({
+      `/audit${query({
         actor: form.actor.trim(),
         action: form.action.trim(),
         since: localToIso(form.since),
@@ -157,7 +157,7 @@ export function AuditPage(props: { query: URLSearchParams }) {
             Apply filters
           </button>
           {filtered && (
-            <button type="button" class="button subtle" onClick={() => navigate('/admin/audit')}>
+            <button type="button" class="button subtle" onClick={() => navigate('/audit')}>
               Clear
             </button>
           )}

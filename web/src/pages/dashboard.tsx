@@ -2,7 +2,15 @@ import { useResource } from '../api';
 import { useApp } from '../app-state';
 import { StorageChart } from '../components/chart';
 import { CopyField } from '../components/copy';
-import { EmptyState, Loaded, PageHeader, Section, TableWrap, Time } from '../components/ui';
+import {
+  EmptyState,
+  Loaded,
+  NameLink,
+  PageHeader,
+  Section,
+  TableWrap,
+  Time,
+} from '../components/ui';
 import { firstPushCommands, formatBytes, formatCount, plural, shortDigest } from '../format';
 import { manifestHref, repositoryHref } from '../paths';
 import { Link } from '../router';
@@ -60,10 +68,15 @@ function DashboardBody(props: { overview: Overview }) {
                 <tbody>
                   {o.recentPushes.map((push) => (
                     <tr key={`${push.repository}:${push.tag}`}>
-                      <th scope="row" class="wrap">
-                        <Link href={repositoryHref(push.repository)}>{push.repository}</Link>
-                        <span class="muted">:</span>
-                        <Link href={manifestHref(push.repository, push.tag)}>{push.tag}</Link>
+                      <th scope="row" class="fill">
+                        <span class="name-pair">
+                          <NameLink href={repositoryHref(push.repository)} name={push.repository} />
+                          <span class="muted separator">:</span>
+                          <NameLink
+                            href={manifestHref(push.repository, push.tag)}
+                            name={push.tag}
+                          />
+                        </span>
                       </th>
                       <td data-label="Digest">
                         <Link href={manifestHref(push.repository, push.digest)} class="mono">

@@ -9,7 +9,16 @@ import { useApp } from '../app-state';
 import { ClientPicker } from '../components/client-picker';
 import { CopyButton, CopyField } from '../components/copy';
 import { ConfirmDialog } from '../components/dialog';
-import { Badge, EmptyState, Loaded, PageHeader, Section, TableWrap, Time } from '../components/ui';
+import {
+  Badge,
+  EmptyState,
+  Loaded,
+  NameLink,
+  PageHeader,
+  Section,
+  TableWrap,
+  Time,
+} from '../components/ui';
 import {
   ARTIFACT_CATEGORY_LABELS,
   artifactCategory,
@@ -46,11 +55,11 @@ export function ManifestPage(props: { repository: string; reference: string }) {
             {namespace !== null && (
               <>
                 {' / '}
-                <Link href={`/repositories${query({ namespace })}`}>{namespace}</Link>
+                <NameLink href={`/repositories${query({ namespace })}`} name={namespace} />
               </>
             )}
             {' / '}
-            <Link href={repositoryHref(repository)}>{repository}</Link>
+            <NameLink href={repositoryHref(repository)} name={repository} />
           </>
         }
       >

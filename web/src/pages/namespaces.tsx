@@ -8,13 +8,13 @@ import {
   EmptyState,
   ErrorMessage,
   Loaded,
+  NameLink,
   PageHeader,
   Section,
   TableWrap,
   Time,
 } from '../components/ui';
 import { plural } from '../format';
-import { Link } from '../router';
 import type { Namespace } from '../types';
 
 export function NamespacesPage() {
@@ -65,8 +65,11 @@ export function NamespacesPage() {
               <tbody>
                 {items.map((ns) => (
                   <tr key={ns.name}>
-                    <th scope="row">
-                      <Link href={`/repositories${query({ namespace: ns.name })}`}>{ns.name}</Link>
+                    <th scope="row" class="fill">
+                      <NameLink
+                        href={`/repositories${query({ namespace: ns.name })}`}
+                        name={ns.name}
+                      />
                     </th>
                     <td data-label="Visibility">
                       {ns.public ? <Badge tone="info">public</Badge> : <Badge>private</Badge>}

@@ -5,7 +5,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { query, useResource } from '../api';
 import { Pagination } from '../components/pagination';
-import { EmptyState, Loaded, PageHeader, TableWrap, Time } from '../components/ui';
+import { EmptyState, Loaded, NameLink, PageHeader, TableWrap, Time } from '../components/ui';
 import { formatCount } from '../format';
 import { repositoryHref } from '../paths';
 import { Link, navigate } from '../router';
@@ -125,8 +125,8 @@ export function RepositoriesPage(props: { query: URLSearchParams }) {
                 <tbody>
                   {page.items.map((repo) => (
                     <tr key={repo.name}>
-                      <th scope="row" class="wrap">
-                        <Link href={repositoryHref(repo.name)}>{repo.name}</Link>
+                      <th scope="row" class="fill">
+                        <NameLink href={repositoryHref(repo.name)} name={repo.name} />
                       </th>
                       <td class="num" data-label="Tags">
                         {formatCount(repo.tags)}

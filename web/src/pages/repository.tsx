@@ -10,7 +10,7 @@ import { ClientPicker } from '../components/client-picker';
 import { CopyButton, CopyField } from '../components/copy';
 import { ConfirmDialog } from '../components/dialog';
 import { Pagination } from '../components/pagination';
-import { Badge, EmptyState, Loaded, PageHeader, TableWrap, Time } from '../components/ui';
+import { Badge, EmptyState, Loaded, NameLink, PageHeader, TableWrap, Time } from '../components/ui';
 import {
   ARTIFACT_CATEGORY_LABELS,
   artifactCategory,
@@ -63,7 +63,7 @@ export function RepositoryPage(props: { name: string; query: URLSearchParams }) 
             {namespace !== null && (
               <>
                 {' / '}
-                <Link href={`/repositories${query({ namespace })}`}>{namespace}</Link>
+                <NameLink href={`/repositories${query({ namespace })}`} name={namespace} />
               </>
             )}
           </>
@@ -198,8 +198,8 @@ function TagTable(props: {
         <tbody>
           {props.page.items.map((tag) => (
             <tr key={tag.name}>
-              <th scope="row" class="wrap">
-                <Link href={manifestHref(repo.name, tag.name)}>{tag.name}</Link>
+              <th scope="row" class="fill">
+                <NameLink href={manifestHref(repo.name, tag.name)} name={tag.name} />
               </th>
               <td data-label="Digest">
                 <Link href={manifestHref(repo.name, tag.digest)} class="mono" title={tag.digest}>

@@ -51,7 +51,7 @@ export function RolesPage() {
         A role grants actions on namespaces matching a pattern: <code>*</code> is every namespace,{' '}
         <code>team-*</code> every namespace starting with <code>team-</code>. A user holds a role
         everywhere or in one namespace; manage that on the{' '}
-        {session.isAdmin ? <Link href="/admin/users">Users</Link> : 'Users'} page.
+        {session.isAdmin ? <Link href="/users">Users</Link> : 'Users'} page.
       </p>
       {session.isAdmin && (
         <p class="lead">

@@ -290,10 +290,16 @@ function NewToken(props: { created: CreatedToken; onDone: () => void }) {
         />
         <CopyButton text={secret} label="new token" />
       </div>
-      <p>Use it as the password, with your user name:</p>
+      {/* Never the secret inside a command: shell history and process lists would keep it. */}
+      <p>Use it as the password, with your user name. Paste it when {client} asks for it:</p>
       <CopyField
-        text={`echo '${secret}' | ${client} login ${host} -u ${session.user} --password-stdin`}
-        label={`${client} login command with the token`}
+        text={`${client} login ${host} -u ${session.user}`}
+        label={`${client} login command that asks for the token`}
+      />
+      <p>In a script, keep it in a file only that script can read, and log in with:</p>
+      <CopyField
+        text={`${client} login ${host} -u ${session.user} --password-stdin < token-file`}
+        label={`${client} login command that reads the token from a file`}
       />
       <button type="button" class="button" onClick={props.onDone}>
         I have copied it
