@@ -95,18 +95,27 @@ export async function deleteRepository(state: DoctorState, options: DoctorOption
     options.username !== undefined
       ? { authorization: basicAuthorization(options.username, options.password ?? '') }
       : {};
-  const look = await send(state, url, { headers }).catch(() => null);
-  if (look?.status === 404 && errorCode(look.body) !== undefined) return DONE;
+  const get = (): Promise<HttpResult | null> => send(state, url, { headers }).catch(() => null);
+  const gone = (res: HttpResult | null): boolean =>
+    res?.status === 404 && errorCode(res.body) !== undefined;
+  const denied = (res: HttpResult | null): boolean => res?.status === 401 || res?.status === 403;
+  const who = options.username ?? 'anonymous';
+  const ns = namespaceOf(options.repository);
+  const look = await get();
+  if (gone(look)) return DONE;
+  if (denied(look))
+    return stays(`the admin API refuses ${who} (GET ${url.pathname} → ${answered(look)})`);
   if (look?.status !== 200)
     return stays(`no Berth admin API answered GET ${url.pathname} (→ ${answered(look)})`);
   if (holdsContent(look.body)) return { done: true, kept: 'it holds images, so doctor keeps it' };
   const res = await send(state, url, { method: 'DELETE', headers }).catch(() => null);
   if (res !== null && res.status >= 200 && res.status < 300) return DONE;
-  return stays(
-    res?.status === 404 || res?.status === 405
-      ? `this Berth has no DELETE ${url.pathname} yet`
-      : `DELETE → ${answered(res)}: no delete right in namespace ${namespaceOf(options.repository)}`,
-  );
+  if (denied(res)) return stays(`DELETE → ${answered(res)}: ${who} may not delete in ${ns}`);
+  if (res?.status === 404 || res?.status === 405) {
+    // Gone in between, or a Berth from before repositories could be deleted.
+    return gone(await get()) ? DONE : stays(`this Berth has no DELETE ${url.pathname} yet`);
+  }
+  return stays(`DELETE ${url.pathname} → ${answered(res)}`);
 }
 
 /** Whether an admin API repository (`{tags, manifests, …}`) holds anything; unreadable counts. */
@@ -150,8 +159,11 @@ export function cleanupFinding(
     'warn',
     {
       summary: `left behind: ${left.join('; ')}`,
-      explanation:
-        'The check could not remove everything it made. None of it is an image, but a scratch repository shows up in listings and a session’s bytes take disk space until it expires.',
+      explanation: `The check could not remove everything it made. None of it is an image, but ${
+        session.done
+          ? 'it shows up in listings'
+          : 'it shows up in listings, and the measured upload takes disk space until it expires'
+      }.`,
       fix: `run doctor as a user who may delete in namespace ${namespaceOf(options.repository)} (an administrator or maintainer)`,
     },
     { cleanup },

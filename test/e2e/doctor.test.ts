@@ -39,8 +39,11 @@ interface Report {
   findings: Finding[];
 }
 
-/** Runs `berth doctor ARGS` with the admin password on stdin; never rejects. */
-function doctor(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** Runs `berth doctor ARGS` with a password (the admin's) on stdin; never rejects. */
+function doctor(
+  args: string[],
+  password = ADMIN_PASSWORD,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, 'doctor', ...args], {
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -51,7 +54,7 @@ function doctor(args: string[]): Promise<{ code: number | null; stdout: string; 
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.once('error', reject);
     child.once('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(`${ADMIN_PASSWORD}\n`);
+    child.stdin.end(`${password}\n`);
   });
 }
 
@@ -76,8 +79,11 @@ async function storedFiles(dataDir: string): Promise<Map<string, number>> {
   return files;
 }
 
-async function doctorJson(args: string[]): Promise<{ code: number | null; report: Report }> {
-  const { code, stdout, stderr } = await doctor([...args, '--json']);
+async function doctorJson(
+  args: string[],
+  password?: string,
+): Promise<{ code: number | null; report: Report }> {
+  const { code, stdout, stderr } = await doctor([...args, '--json'], password);
   expect(stderr).toBe('');
   return { code, report: JSON.parse(stdout) as Report };
 }
@@ -323,6 +329,34 @@ describe('berth doctor', () => {
       await open.stop();
       await rm(open.dataDir, { recursive: true, force: true });
     }
+  });
+
+  it('names what stays, and why, when the user may push but not delete', async () => {
+    const password = 'pusher-password-1';
+    const created = await fetch(`${berth.url}/api/v1/users`, {
+      method: 'POST',
+      headers: { authorization: ADMIN_BASIC, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'pusher', password, roles: [{ role: 'developer' }] }),
+    });
+    expect(created.status).toBe(201);
+    const { code, report } = await doctorJson(
+      [berth.url, '--username', 'pusher', '--password-stdin', '--blob-size-mb', '1'],
+      password,
+    );
+    const [upload, cleanup] = byCheck(report, 'upload');
+    expect(upload?.status).toBe('pass');
+    expect(cleanup?.status).toBe('warn');
+    expect(cleanup?.summary).toMatch(/^left behind: the \d+-byte test blob in /);
+    expect(cleanup?.summary).toContain(
+      `the scratch repository ${SCRATCH} (DELETE → 403: pusher may not delete in library)`,
+    );
+    expect(cleanup?.fix).toContain('may delete in namespace library');
+    // A warning, not a failure: pushing works.
+    expect(code).toBe(0);
+
+    // An administrator's run removes the leftovers of the earlier one too.
+    const again = await doctorJson([berth.url, ...ADMIN, '--blob-size-mb', '1']);
+    expect(byCheck(again.report, 'upload')[1]?.summary).toContain(`${SCRATCH} deleted`);
   });
 
   it('says only what it saw of a registry that asks for Basic credentials', async () => {
