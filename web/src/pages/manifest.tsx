@@ -226,7 +226,13 @@ function PullCommands(props: { repository: string; manifest: ManifestDetail }) {
       <ul class="commands">
         {references.map((ref) => (
           <li key={ref}>
-            <span class="command-label">{isDigest(ref) ? 'by digest' : `tag ${ref}`}</span>
+            {isDigest(ref) ? (
+              <span class="command-label">by digest</span>
+            ) : (
+              <span class="command-label truncate" title={ref}>
+                tag {ref}
+              </span>
+            )}
             <CopyField
               text={pullCommand(client, host, repository, ref)}
               label={`${client} pull command ${isDigest(ref) ? 'by digest' : `for ${ref}`}`}
