@@ -26,6 +26,8 @@ export type OciErrorCode =
   | 'TOO_LARGE'
   /** A delete refused while a manifest of the repository lists the content (409); wire: DENIED. */
   | 'REFERENCED'
+  /** The registry's disk or quota is full (507); sent on the wire as UNKNOWN, the spec has no code. */
+  | 'STORAGE_FULL'
   | 'UNAVAILABLE'
   | 'UNKNOWN'
   // Admin API (not distribution-spec codes):
@@ -84,6 +86,21 @@ export const stillReferenced = (
     'REFERENCED',
     `${what} ${digest} is listed by ${what === 'manifest' ? 'index' : 'manifest'} ${by.join(', ')} in this repository; delete that first`,
     { digest, referencedBy: by },
+  );
+
+/**
+ * Nothing the request wrote was kept: a failed chunk is cut back, so an upload keeps the bytes
+ * acknowledged before it and resumes there once space is freed. `reason` is the system's word
+ * (no space left on device, disk quota exceeded).
+ */
+export const storageFull = (reason: string, options?: ErrorOptions): RegistryError =>
+  new RegistryError(
+    'STORAGE_FULL',
+    `the registry's storage is full (${reason}): nothing of this request was kept; ` +
+      'an upload keeps its acknowledged bytes and can resume once space is freed',
+    undefined,
+    undefined,
+    options,
   );
 
 export const nameUnknown = (name: string, message = 'repository name not known to registry') =>

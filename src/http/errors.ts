@@ -5,7 +5,8 @@
  * whose cause is logged, never echoed.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { RegistryError, type OciErrorCode } from '../core/errors.js';
+import { RegistryError, storageFull, type OciErrorCode } from '../core/errors.js';
+import { StorageFullError } from '../storage/driver.js';
 
 export const STATUS = {
   BLOB_UNKNOWN: 404,
@@ -27,6 +28,7 @@ export const STATUS = {
   PAGINATION_NUMBER_INVALID: 400,
   TOO_LARGE: 413,
   REFERENCED: 409,
+  STORAGE_FULL: 507,
   UNAVAILABLE: 503,
   UNKNOWN: 500,
   INVALID_REQUEST: 400,
@@ -38,6 +40,7 @@ export const STATUS = {
 const WIRE_CODE: Partial<Record<OciErrorCode, OciErrorCode>> = {
   TOO_LARGE: 'SIZE_INVALID',
   REFERENCED: 'DENIED',
+  STORAGE_FULL: 'UNKNOWN',
 };
 
 export interface ErrorBody {
@@ -54,6 +57,8 @@ export function errorBody(err: RegistryError): ErrorBody {
 /** Converts whatever was thrown into a RegistryError fit to show a client. */
 export function toRegistryError(err: unknown): RegistryError {
   if (err instanceof RegistryError) return err;
+  const full = fullStorage(err);
+  if (full) return storageFull(full.reason, { cause: err });
   const fastifyError = err as Partial<FastifyError>;
   const status = fastifyError.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
@@ -80,7 +85,11 @@ export function handleError(err: unknown, request: FastifyRequest, reply: Fastif
   }
   const regErr = toRegistryError(err);
   const status = statusOf(regErr);
-  if (status >= 500) request.log.error({ err }, 'request failed');
+  if (!request.raw.complete && declaresBody(request)) closeAfterReply(request, reply);
+  const full = regErr.code === 'STORAGE_FULL' ? fullStorage(regErr.cause) : null;
+  // An operator's problem, not a bug: one line that says what is full, no stack.
+  if (full) request.log.error({ path: full.where }, `storage full: ${full.reason}`);
+  else if (status >= 500) request.log.error({ err }, 'request failed');
   else if (isClientGone(err))
     request.log.info({ code: (err as NodeJS.ErrnoException).code }, 'client went away');
   else request.log.info({ code: regErr.code, status }, regErr.message);
@@ -90,6 +99,54 @@ export function handleError(err: unknown, request: FastifyRequest, reply: Fastif
     .header('docker-distribution-api-version', 'registry/2.0')
     .type('application/json')
     .send(errorBody(regErr));
+}
+
+/** What ran out of room, when `err` says the disk or a quota is full. */
+function fullStorage(err: unknown): { reason: string; where: string } | null {
+  const reason = (code: string | undefined): string =>
+    code === 'EDQUOT' ? 'disk quota exceeded' : 'no space left on device';
+  if (err instanceof StorageFullError)
+    return {
+      reason: reason((err.cause as NodeJS.ErrnoException | undefined)?.code),
+      where: err.where,
+    };
+  const e = err as NodeJS.ErrnoException | undefined;
+  if (e?.code === 'ENOSPC' || e?.code === 'EDQUOT')
+    return { reason: reason(e.code), where: e.path ?? 'the data directory' };
+  // better-sqlite3's code when the database file cannot grow.
+  if (e?.code === 'SQLITE_FULL')
+    return { reason: 'the metadata database cannot grow', where: 'meta.sqlite' };
+  return null;
+}
+
+/**
+ * An error answered before the request's body has all arrived (a chunk the disk had no room
+ * for): the rest of the body is read and dropped, then the connection is closed; a body still
+ * coming after LINGER_MS is cut off. Closing at once, with unread bytes, would reset the
+ * connection under a client still sending, which then often reports a broken pipe instead of the
+ * answer; left alone, the half-read body would hold the connection until the idle timeout, and a
+ * graceful shutdown would wait for it for its whole grace period.
+ */
+function closeAfterReply(request: FastifyRequest, reply: FastifyReply): void {
+  // The response's socket, taken now: Node detaches it from the response once that finishes.
+  const socket = reply.raw.socket;
+  if (!socket) return;
+  reply.raw.once('finish', () => {
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS).unref();
+    socket.once('close', () => clearTimeout(timer));
+    request.raw.once('end', () => {
+      clearTimeout(timer);
+      socket.end();
+    });
+    request.raw.resume();
+  });
+}
+
+const LINGER_MS = 5000;
+
+function declaresBody(request: FastifyRequest): boolean {
+  const { headers } = request;
+  return headers['transfer-encoding'] !== undefined || Number(headers['content-length'] ?? 0) > 0;
 }
 
 function isClientGone(err: unknown): boolean {

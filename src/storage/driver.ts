@@ -64,6 +64,19 @@ export class StorageError extends Error {
   override readonly name = 'StorageError';
 }
 
+/**
+ * The storage has no room for the write (a full disk, ENOSPC, or a quota, EDQUOT). What was being
+ * written is cut back, as for any failed write; `where` names the file or object for the log.
+ */
+export class StorageFullError extends StorageError {
+  constructor(
+    readonly where: string,
+    options?: ErrorOptions,
+  ) {
+    super(`no space left for ${where}`, options);
+  }
+}
+
 /** The object an operation needs is not there (e.g. an upload's bytes lost with a power cut). */
 export class ObjectMissingError extends StorageError {}
 

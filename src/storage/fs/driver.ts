@@ -9,8 +9,7 @@ import { constants, createReadStream, type Dirent } from 'node:fs';
 import fs from 'node:fs/promises';
 import { writev } from 'node:fs';
 import path from 'node:path';
-import { Writable, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { finished, Writable, type Readable } from 'node:stream';
 import type { ByteRange } from '../../core/types.js';
 import { noteSpentBytes } from '../../runtime/spent-buffers.js';
 import {
@@ -18,6 +17,7 @@ import {
   LengthMismatchError,
   ObjectMissingError,
   StorageError,
+  StorageFullError,
   type AppendOptions,
   type ObjectStat,
   type StorageDriver,
@@ -110,14 +110,14 @@ class FsDriver implements StorageDriver {
   async writeSmall(key: string, data: Uint8Array): Promise<void> {
     const target = this.pathOf(key);
     const temp = path.join(this.root, 'tmp', randomUUID());
-    const handle = await fs.open(temp, 'wx', 0o600);
     try {
-      await handle.writeFile(data);
-      await handle.datasync();
-    } finally {
-      await handle.close();
-    }
-    try {
+      const handle = await fs.open(temp, 'wx', 0o600);
+      try {
+        await handle.writeFile(data);
+        await handle.datasync();
+      } finally {
+        await handle.close();
+      }
       await this.ensureDir(path.dirname(target));
       await fs.rename(temp, target);
       await syncDir(path.dirname(target));
@@ -194,12 +194,13 @@ class FsDriver implements StorageDriver {
       const limit =
         options.expectedLength === undefined ? undefined : offset + options.expectedLength;
       const sink = new PositionedWriter(handle.fd, offset, options.onData, limit);
-      await pipeline(body, sink, options.signal ? { signal: options.signal } : {});
+      await pump(body, sink, options.signal);
       await handle.datasync();
       return sink.position;
     } catch (e) {
+      // Cutting back also frees the space a full disk left this write.
       await handle.truncate(offset).catch(() => undefined);
-      throw e;
+      throw isFull(e) ? new StorageFullError(file, { cause: e }) : e;
     } finally {
       await handle.close();
     }
@@ -245,6 +246,9 @@ class FsDriver implements StorageDriver {
 class PositionedWriter extends Writable {
   /** Where the next byte goes. */
   position: number;
+  /** A batch is being written. */
+  private writing = false;
+  private whenIdle: (() => void) | undefined;
 
   constructor(
     private readonly fd: number,
@@ -291,21 +295,87 @@ class PositionedWriter extends Writable {
     if (this.endAt !== undefined && at + total > this.endAt)
       return callback(this.mismatch(at + total));
     const onData = this.onData;
+    this.writing = true;
+    this.writeAt(buffers, at, total, (err) => {
+      this.writing = false;
+      callback(err);
+      this.whenIdle?.();
+    });
+    if (onData) for (const b of buffers) onData(b);
+  }
+
+  /**
+   * Destroyed (the body failed) while a batch is being written: done only once that write has
+   * landed, so the file is cut back after it, not before it.
+   */
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    if (!this.writing) return callback(error);
+    this.whenIdle = () => callback(error);
+  }
+
+  private writeAt(
+    buffers: Buffer[],
+    at: number,
+    total: number,
+    callback: (error?: Error | null) => void,
+  ): void {
     writev(this.fd, buffers, at, (err, written) => {
       if (err) return callback(err);
       if (written < total) {
-        // A short write on a regular file means the disk is full (or similar): fail, never skip.
-        return callback(new StorageError(`short write: ${written} of ${total} bytes`));
+        // A short write (the disk filled up mid-batch): write the rest, which either fits or
+        // fails with the reason (ENOSPC), never skipping bytes.
+        return this.writeAt(rest(buffers, written), at + written, total - written, callback);
       }
       this.position = at + total;
       callback();
     });
-    if (onData) for (const b of buffers) onData(b);
   }
 
   private mismatch(reached: number): LengthMismatchError {
     return new LengthMismatchError((this.endAt ?? 0) - this.start, reached - this.start);
   }
+}
+
+/**
+ * Streams `body` into `sink` as pipeline() would, except that a failing sink (a full disk) only
+ * unpipes the body instead of destroying it: the body is the caller's. An HTTP request destroyed
+ * here would leave its connection stuck with the unread rest of the body; left alone, the server
+ * answers on it, reads the rest and closes (http/errors.ts).
+ */
+function pump(body: Readable, sink: Writable, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const abort = (): void => {
+      sink.destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+    };
+    // The body failing (a client gone mid-chunk) fails the write.
+    const stopWatchingBody = finished(body, (err) => {
+      if (err) sink.destroy(err);
+    });
+    finished(sink, (err) => {
+      stopWatchingBody();
+      signal?.removeEventListener('abort', abort);
+      if (err) {
+        body.unpipe(sink);
+        reject(err);
+      } else resolve();
+    });
+    if (signal?.aborted) return abort();
+    signal?.addEventListener('abort', abort, { once: true });
+    body.pipe(sink);
+  });
+}
+
+/** `buffers` without their first `skip` bytes. */
+function rest(buffers: Buffer[], skip: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (const b of buffers) {
+    if (skip >= b.length) skip -= b.length;
+    else {
+      out.push(skip > 0 ? b.subarray(skip) : b);
+      skip = 0;
+    }
+  }
+  return out;
 }
 
 async function exists(p: string): Promise<boolean> {
@@ -331,7 +401,14 @@ function isNotFound(e: unknown): boolean {
   return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
+/** A full disk or an exhausted quota. */
+function isFull(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
 function wrap(e: unknown, op: string, key: string): StorageError {
+  if (isFull(e)) return new StorageFullError(key, { cause: e });
   const code = (e as NodeJS.ErrnoException).code ?? 'error';
   return new StorageError(`storage ${op} failed for ${key}: ${code}`, { cause: e });
 }
