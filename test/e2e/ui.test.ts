@@ -43,6 +43,7 @@ const REPO = 'library/webapp';
 /** Names as long as the grammar allows in practice, with no place a browser may break a line. */
 const LONG_REPO = `library/${'service_component_'.repeat(11)}x`;
 const LONG_TAG = `v1.0.0_${'build_'.repeat(18)}final`;
+const LONG_NAMESPACE = `team_${'platform_services_'.repeat(6)}z`;
 /** Untrusted text that would run if any of it were ever rendered as markup. */
 const HOSTILE_LABEL = '<img src=x onerror="window.__xss=1">';
 const HOSTILE_ANNOTATION = '<script>window.__xss=2</script><b>bold?</b>';
@@ -352,6 +353,30 @@ describe('browsing as the administrator', () => {
     await page.getByRole('region', { name: 'Layers', exact: true }).waitFor();
     await cut(LONG_REPO, '.page-header');
     await fits('the manifest page');
+
+    // A long namespace: in the namespaces table, and in a role binding on the users page.
+    const api = (method: string, at: string, body: unknown): Promise<Response> =>
+      fetch(`${url}/api/v1${at}`, {
+        method,
+        headers: { authorization: ADMIN_AUTHORIZATION, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    expect((await api('POST', '/namespaces', { name: LONG_NAMESPACE })).status).toBe(201);
+    const bound = await api('POST', '/users/admin/roles', {
+      role: 'viewer',
+      namespace: LONG_NAMESPACE,
+    });
+    expect(bound.status).toBeLessThan(300);
+    await page.goto(`${url}/namespaces`);
+    await cut(LONG_NAMESPACE, 'table[aria-label="Namespaces"]');
+    await fits('namespaces');
+    await page.goto(`${url}/users`);
+    const binding = `viewer in ${LONG_NAMESPACE}`;
+    await page.getByText(binding, { exact: true }).waitFor();
+    expect(await page.getByText(binding, { exact: true }).getAttribute('title')).toBe(binding);
+    await page.getByRole('button', { name: `Remove ${binding} from admin` }).waitFor();
+    await fits('users');
+    await screenshot(page, 'long-name-users');
   });
 
   test('repository search finds it', async () => {

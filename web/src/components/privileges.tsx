@@ -13,7 +13,10 @@ export function PrivilegeList(props: { privileges: readonly Privilege[] }) {
     <ul class="privileges">
       {props.privileges.map((p, i) => (
         <li key={i}>
-          <code>{p.pattern}</code>: {p.actions.join(', ')}
+          <code class="truncate" title={p.pattern}>
+            {p.pattern}
+          </code>
+          <span class="actions">: {p.actions.join(', ')}</span>
         </li>
       ))}
     </ul>

@@ -92,7 +92,7 @@ export function RolesPage() {
                       <PrivilegeList privileges={role.privileges} />
                     </td>
                     {session.isAdmin && (
-                      <td class="wrap" data-label="Held by">
+                      <td class="break" data-label="Held by">
                         {who.length > 0 ? who.join(', ') : <span class="muted">nobody</span>}
                       </td>
                     )}

@@ -125,7 +125,7 @@ export function TokensPage() {
                           {token.name}
                         </th>
                         {everyone && <td data-label="User">{token.user}</td>}
-                        <td data-label="Scope">
+                        <td class="fill" data-label="Scope">
                           <PrivilegeList privileges={token.privileges} />
                         </td>
                         <td data-label="Created">

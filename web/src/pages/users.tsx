@@ -72,7 +72,7 @@ export function UsersPage() {
                           {user.name}
                           {self && <span class="muted"> (you)</span>}
                         </th>
-                        <td data-label="Roles">
+                        <td class="fill" data-label="Roles">
                           <Bindings
                             user={user}
                             onRemove={(b) =>
@@ -176,7 +176,9 @@ function Bindings(props: { user: User; onRemove: (binding: RoleBinding) => void 
     <ul class="chips">
       {props.user.roles.map((b) => (
         <li class="chip" key={`${b.role}@${b.namespace ?? ''}`}>
-          {bindingText(b)}
+          <span class="truncate" title={bindingText(b)}>
+            {bindingText(b)}
+          </span>
           <button
             type="button"
             class="chip-remove"
