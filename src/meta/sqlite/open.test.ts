@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SchemaTables } from '../schema.js';
-import { sqliteUnflushed } from './open.js';
+import { sqliteKysely, sqliteUnflushed } from './open.js';
 
 /** PRAGMA synchronous: 1 = NORMAL, 2 = FULL. */
 const NORMAL = 1;
@@ -48,15 +48,20 @@ describe('an unflushed write on SQLite', () => {
 
   it('holds the connection, so a durable write meanwhile waits and runs at FULL', async () => {
     const order: string[] = [];
+    // The durable write starts only once the relaxed one holds the connection (a fixed delay
+    // would not promise that on a busy machine), and asks for it while it is still held.
+    let holding: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (holding = resolve));
     const relaxed = sqliteUnflushed(db, async (conn) => {
       order.push('relaxed start');
+      holding();
       await sleep(50);
       const seen = await level(conn);
       order.push('relaxed end');
       return seen;
     });
     const durable = (async () => {
-      await sleep(5);
+      await held;
       const seen = await level(db);
       order.push('durable');
       return seen;
@@ -64,5 +69,32 @@ describe('an unflushed write on SQLite', () => {
     expect(await relaxed).toBe(NORMAL);
     expect(await durable).toBe(FULL);
     expect(order).toEqual(['relaxed start', 'relaxed end', 'durable']);
+  });
+});
+
+describe('a MetaStore transaction on SQLite', () => {
+  it('holds the write lock from BEGIN, so another process cannot commit between its read and write', async () => {
+    const file = path.join(dir, 'immediate.sqlite');
+    const sqlite = new Database(file);
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.exec('CREATE TABLE t (n INTEGER)');
+    const store = sqliteKysely(sqlite);
+    // Another process's connection, with no busy_timeout: a write while the lock is held fails.
+    const other = new Database(file, { timeout: 0 });
+    try {
+      await store.transaction().execute(async (tx) => {
+        await sql`SELECT count(*) FROM t`.execute(tx);
+        // With a deferred BEGIN this write would commit, and the INSERT below would then fail
+        // with SQLITE_BUSY_SNAPSHOT, which no busy_timeout can wait out.
+        expect(() => other.prepare('INSERT INTO t VALUES (2)').run()).toThrow(
+          expect.objectContaining({ code: 'SQLITE_BUSY' }),
+        );
+        await sql`INSERT INTO t VALUES (1)`.execute(tx);
+      });
+      expect(other.prepare('SELECT n FROM t').pluck().all()).toEqual([1]);
+    } finally {
+      other.close();
+      await store.destroy();
+    }
   });
 });

@@ -3,16 +3,23 @@
  * Opens the embedded SQLite database (better-sqlite3) behind Kysely and runs the migrations.
  * Pragmas: WAL so readers never wait for the writer and CLI commands can work beside a running
  * server; synchronous=FULL so a committed transaction survives power loss (a 2xx is durable).
+ * Every transaction begins IMMEDIATE (see ImmediateTransactionDriver): with a second writer on
+ * the file (a CLI command beside the server) a transaction waits for its turn instead of failing.
  */
 import Database from 'better-sqlite3';
 import {
+  CompiledQuery,
   Kysely,
   Migrator,
   SqliteAdapter,
   SqliteDialect,
+  SqliteDriver,
   sql,
+  type DatabaseConnection,
   type DialectAdapter,
+  type Driver,
   type SqliteDatabase,
+  type SqliteDialectConfig,
   type SqliteStatement,
 } from 'kysely';
 import { migrations } from '../migrations/index.js';
@@ -26,11 +33,16 @@ export async function openSqliteMetaStore(file: string): Promise<MetaStore> {
   sqlite.pragma('synchronous = FULL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  const db = new Kysely<SchemaTables>({
-    dialect: new TransactionalDdlSqliteDialect({ database: withStatementCache(sqlite) }),
-  });
+  const db = sqliteKysely(sqlite);
   await migrate(db);
   return createSqlMetaStore(db, { unflushed: sqliteUnflushed, changeStamp: changeStampOf(sqlite) });
+}
+
+/** Kysely over an open better-sqlite3 database, the way the MetaStore uses it. */
+export function sqliteKysely(sqlite: Database.Database): Kysely<SchemaTables> {
+  return new Kysely<SchemaTables>({
+    dialect: new BerthSqliteDialect({ database: withStatementCache(sqlite) }),
+  });
 }
 
 /**
@@ -90,13 +102,37 @@ async function migrate(db: Kysely<SchemaTables>): Promise<void> {
  * faster. (A future migration that must run outside a transaction, e.g. one that switches
  * foreign_keys off to rebuild a table, needs the Migrator's `disableTransactions`.)
  */
-class TransactionalDdlSqliteDialect extends SqliteDialect {
+class BerthSqliteDialect extends SqliteDialect {
+  constructor(private readonly config: SqliteDialectConfig) {
+    super(config);
+  }
+
+  override createDriver(): Driver {
+    return new ImmediateTransactionDriver(this.config);
+  }
+
   override createAdapter(): DialectAdapter {
     return new (class extends SqliteAdapter {
       override get supportsTransactionalDdl(): boolean {
         return true;
       }
     })();
+  }
+}
+
+/**
+ * Kysely begins a transaction with a plain (deferred) BEGIN: it takes the write lock only at its
+ * first write. Every MetaStore transaction reads before it writes, and a read transaction that
+ * then wants to write while another process (a CLI command) holds the lock, or has committed since
+ * the read began, fails at once with SQLITE_BUSY / SQLITE_BUSY_SNAPSHOT: busy_timeout cannot help,
+ * since waiting could deadlock or would leave the read stale. BEGIN IMMEDIATE takes the write lock
+ * first and waits for it under busy_timeout, so a push queues behind a CLI command. There are no
+ * read-only transactions (single reads run on their own), so nothing is serialised needlessly.
+ * Single statements outside a transaction need nothing: SQLite retries those under the timeout.
+ */
+class ImmediateTransactionDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
   }
 }
 
