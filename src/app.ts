@@ -11,6 +11,7 @@ import type { DestinationStream } from 'pino';
 import type { Config } from './config/schema.js';
 import { parseListen } from './config/load.js';
 import { openDataDir, registryFor, type DataDir } from './data-dir.js';
+import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 import { createAuditLog, type AuditLog } from './auth/audit.js';
 import { createIdentityService, type IdentityService } from './auth/identity.js';
 import { createAuthService, type AuthService } from './auth/service.js';
@@ -83,6 +84,21 @@ export interface AppOptions {
 }
 
 export async function createApp(config: Config, options: AppOptions = {}): Promise<BerthApp> {
+  // Before anything in the data directory is read or changed: one server per directory.
+  const lock = await lockDataDir(config.data);
+  try {
+    return await assembleApp(config, options, lock);
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
+}
+
+async function assembleApp(
+  config: Config,
+  options: AppOptions,
+  lock: DataDirLock,
+): Promise<BerthApp> {
   // First: a certificate that clients would refuse stops the start before anything is created.
   let tls = await resolveTls(config);
   const dataDir = await openDataDir(config.data, {
@@ -123,6 +139,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     webUi: loadWebUi(options.webRoot),
   });
   await server.ready();
+  if (lock.replaced !== null) {
+    server.log.warn(
+      `replaced the stale lock ${lock.file} (${lock.replaced}): the server before did not shut down cleanly`,
+    );
+  }
   await registry.uploads.removeOrphans();
 
   const listeners: (http.Server | https.Server)[] = [];
@@ -244,6 +265,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     await server.close();
     await audit.flush();
     await dataDir.meta.close();
+    await lock.release();
   }
 
   return {
