@@ -465,6 +465,35 @@ describe('browsing as the administrator', () => {
     expect((await v2Manifest('old')).status).toBe(404);
     expect((await v2Manifest('1.0')).status).toBe(200);
   });
+
+  test('a repository deleted in the UI (its name typed to confirm) is gone from /v2 and the catalog', async () => {
+    const doomed = 'library/ui-doomed';
+    await skopeoPush('arm', 'v1', `admin:${ADMIN_PASSWORD}`, doomed);
+    const page = adminPage();
+    await page.goto(`${url}/repositories/${doomed}`);
+    await page.getByRole('button', { name: `Delete repository ${doomed}` }).click();
+    const dialog = page.getByRole('dialog', { name: `Delete repository ${doomed}?` });
+    await dialog.waitFor();
+    const confirm = dialog.getByRole('button', { name: 'Delete repository', exact: true });
+    expect(await confirm.isDisabled()).toBe(true);
+    await dialog.getByLabel('Type the repository name to confirm').fill('library/ui-doome');
+    expect(await confirm.isDisabled()).toBe(true);
+    await dialog.getByLabel('Type the repository name to confirm').fill(doomed);
+    await screenshot(page, 'repository-delete');
+    await confirm.click();
+    await expect.poll(() => new URL(page.url()).pathname).toBe('/repositories');
+
+    const manifest = await fetch(`${url}/v2/${doomed}/manifests/v1`, {
+      headers: { accept: OCI_MANIFEST, authorization: ADMIN_AUTHORIZATION },
+    });
+    expect(manifest.status).toBe(404);
+    const catalog = await fetch(`${url}/v2/_catalog`, {
+      headers: { authorization: ADMIN_AUTHORIZATION },
+    });
+    const { repositories } = (await catalog.json()) as { repositories: string[] };
+    expect(repositories).toContain(REPO);
+    expect(repositories).not.toContain(doomed);
+  });
 });
 
 describe('users, tokens and permissions', () => {

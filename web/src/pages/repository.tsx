@@ -1,6 +1,7 @@
 /**
  * One repository: its tags (newest push first) with digest, type and platforms, size and who
- * pushed them; copy a pull command, open a manifest, delete a tag when the caller may.
+ * pushed them; copy a pull command, open a manifest, delete a tag — or the whole repository —
+ * when the caller may.
  */
 import { useEffect, useState } from 'preact/hooks';
 import { del, query, segment, useResource } from '../api';
@@ -35,6 +36,7 @@ export function RepositoryPage(props: { name: string; query: URLSearchParams }) 
   const tags = useResource<Page<Tag>>(`${base}/tags${query({ q, limit: PAGE_SIZE, offset })}`);
   const [deleting, setDeleting] = useState<Tag | null>(null);
   const [deleted, setDeleted] = useState<string | null>(null);
+  const [removing, setRemoving] = useState(false);
   const [text, setText] = useState(q);
 
   function go(next: { q?: string; offset?: number }, replace = false): void {
@@ -78,6 +80,13 @@ export function RepositoryPage(props: { name: string; query: URLSearchParams }) 
               {plural(repo.tags, 'tag')}, {plural(repo.manifests, 'manifest')} · last push{' '}
               <Time at={repo.updatedAt} />
             </p>
+            {repo.actions.includes('delete') && (
+              <p>
+                <DangerButton label={`Delete repository ${name}`} onClick={() => setRemoving(true)}>
+                  Delete repository
+                </DangerButton>
+              </p>
+            )}
             {deleted !== null && (
               <p class="success" role="status">
                 Tag {deleted} deleted.
@@ -139,10 +148,58 @@ export function RepositoryPage(props: { name: string; query: URLSearchParams }) 
                 </p>
               </ConfirmDialog>
             )}
+            {removing && (
+              <DeleteRepositoryDialog
+                repository={repo}
+                onClose={() => setRemoving(false)}
+                onDeleted={() => navigate(`/repositories${query({ namespace })}`)}
+              />
+            )}
           </>
         )}
       </Loaded>
     </>
+  );
+}
+
+/**
+ * Deleting a whole repository cannot be undone, so the name must be typed (as Harbor and GitHub
+ * ask): a click on the wrong row of a long list cannot do it.
+ */
+function DeleteRepositoryDialog(props: {
+  repository: Repository;
+  onClose: () => void;
+  onDeleted: () => void;
+}) {
+  const { name } = props.repository;
+  const [typed, setTyped] = useState('');
+  return (
+    <ConfirmDialog
+      title={`Delete repository ${name}?`}
+      confirmLabel="Delete repository"
+      ready={typed === name}
+      onClose={props.onClose}
+      onConfirm={async () => {
+        await del(`/repositories/${segment(name)}`);
+        props.onDeleted();
+      }}
+    >
+      <p>
+        Its {plural(props.repository.tags, 'tag')} and{' '}
+        {plural(props.repository.manifests, 'manifest')} are deleted and no longer pull. Layers that
+        other repositories share stay there.
+      </p>
+      <div class="field">
+        <label for="confirm-repository">Type the repository name to confirm</label>
+        <input
+          id="confirm-repository"
+          autocomplete="off"
+          spellcheck={false}
+          value={typed}
+          onInput={(e) => setTyped(e.currentTarget.value)}
+        />
+      </div>
+    </ConfirmDialog>
   );
 }
 
