@@ -2,12 +2,18 @@
  * The operator contract of DESIGN.md: `berth serve` flags and environment, and the namespace
  * commands on a data directory (with and without a server running on it).
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CLI, makeTempDir, startServerProcess, type ServerProcess } from '../helpers/server.js';
+import {
+  CLI,
+  collectOutput,
+  makeTempDir,
+  startServerProcess,
+  type ServerProcess,
+} from '../helpers/server.js';
 import { pushImage } from '../helpers/oci.js';
 
 const run = promisify(execFile);
@@ -41,25 +47,21 @@ describe('berth serve', () => {
 
   it('takes BERTH_LISTEN and BERTH_DATA from the environment', async () => {
     const dataDir = await makeTempDir();
-    const child = execFile(process.execPath, [CLI, 'serve', '--log-level', 'warn', '--no-auth'], {
+    const child = spawn(process.execPath, [CLI, 'serve', '--log-level', 'warn', '--no-auth'], {
       env: { ...process.env, BERTH_LISTEN: '127.0.0.1:0', BERTH_DATA: dataDir },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const url = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      child.stdout?.on('data', (d: Buffer) => {
-        out += d.toString();
-        const m = /serving the registry on (http:\/\/\S+?)[\s,]/.exec(out);
-        if (m?.[1]) resolve(m[1]);
-      });
-      child.once('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
-    });
+    // Whole lines from either stream, with a deadline; rejects if the server exits first.
+    const output = collectOutput(child);
     try {
+      const url = (await output.waitFor(/serving the registry on (http:\/\/[^\s,]+)/))[1] ?? '';
       await pushImage(url, 'library/env', 'v1');
       const { stdout } = await berth(['namespace', 'list', '--json', '--data', dataDir]);
       const rows = JSON.parse(stdout) as { name: string; repositories: number }[];
       expect(rows).toEqual([expect.objectContaining({ name: 'library', repositories: 1 })]);
     } finally {
       child.kill('SIGTERM');
+      await output.closed;
     }
   });
 

@@ -106,7 +106,7 @@ function accessLog(offset: number): AccessLog[] {
 
 /** The log is written by a child process through a pipe: wait until a given request shows up. */
 async function waitForRequest(offset: number, match: (e: AccessLog) => boolean): Promise<void> {
-  for (let i = 0; i < 100; i++) {
+  for (const deadline = Date.now() + 30_000; Date.now() < deadline;) {
     if (accessLog(offset).some(match)) return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }

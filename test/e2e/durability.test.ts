@@ -168,6 +168,9 @@ function patchChunk(
   );
 }
 
+/** How long a wait for the server may take: generous, a busy machine is slow to get there. */
+const WAIT_MS = 60_000;
+
 /** The upload's bytes on disk (registry/layout.ts: `uploads/<uuid>` under the data directory). */
 async function uploadFileSize(dataDir: string, id: string): Promise<number | null> {
   try {
@@ -179,7 +182,7 @@ async function uploadFileSize(dataDir: string, id: string): Promise<number | nul
 
 /** Waits until the server has written bytes past `offset` to the upload's file: it is mid-chunk. */
 async function waitForBytesPast(dataDir: string, id: string, offset: number): Promise<number> {
-  const deadline = Date.now() + 20_000;
+  const deadline = Date.now() + WAIT_MS;
   for (;;) {
     const size = await uploadFileSize(dataDir, id);
     if (size !== null && size > offset) return size;
@@ -188,9 +191,9 @@ async function waitForBytesPast(dataDir: string, id: string, offset: number): Pr
   }
 }
 
-/** Polls the upload's file until it has `size` bytes (or 10 s pass); returns the last size. */
+/** Polls the upload's file until it has `size` bytes (or WAIT_MS pass); returns the last size. */
 async function waitForSize(dataDir: string, id: string, size: number): Promise<number | null> {
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + WAIT_MS;
   let current = await uploadFileSize(dataDir, id);
   while (current !== size && Date.now() < deadline) {
     await sleep(20);
@@ -405,7 +408,7 @@ describe('requests that fail half-way', () => {
     // then, answered with 416 and the acknowledged Range); a retrying client gets through.
     const rest = randomBlob(4 * MiB);
     let next: Reply | undefined;
-    for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(50)) {
+    for (const deadline = Date.now() + WAIT_MS; Date.now() < deadline; await sleep(50)) {
       next = await send(upload.url, 'PATCH', { 'content-type': 'application/octet-stream' }, [
         rest,
       ]);

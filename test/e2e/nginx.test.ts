@@ -176,7 +176,8 @@ async function startNginx(
     // An object: the exit handler sets it, which flow analysis does not see.
     const state = { alive: true };
     void exited.then(() => (state.alive = false));
-    for (let i = 0; i < 100 && state.alive && !(await canConnect(port)); i++) {
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline && state.alive && !(await canConnect(port))) {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     if (state.alive && (await canConnect(port))) {
@@ -411,7 +412,7 @@ async function waitForBerthRequest(
   offset: number,
   match: (e: BerthLogEntry) => boolean,
 ): Promise<void> {
-  for (let i = 0; i < 100; i++) {
+  for (const deadline = Date.now() + 30_000; Date.now() < deadline;) {
     if (berthLog(offset).some(match)) return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }

@@ -2,6 +2,8 @@
  * Graceful shutdown: SIGTERM lets an in-flight upload finish (and be acknowledged durably), and
  * the process exits 0 without accepting new work.
  */
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, expect, it } from 'vitest';
 import { sha256 } from '../helpers/oci.js';
@@ -19,14 +21,16 @@ it('SIGTERM waits for an in-flight upload, which completes and survives a restar
   const location = post.headers.get('location') ?? '';
   const piece = Buffer.alloc(64 * 1024, 7);
   const pieces = 20;
-  let sent = 0;
-  // A client that trickles its chunk in over ~1 s.
+  // A client that sends its first piece, then the rest only once the server is shutting down:
+  // the upload is in flight when SIGTERM arrives, however slow the machine.
+  let rest: (() => void) | undefined;
   const body = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      if (sent === pieces) return controller.close();
-      await sleep(50);
+    start(controller) {
       controller.enqueue(piece);
-      sent++;
+      rest = () => {
+        for (let i = 1; i < pieces; i++) controller.enqueue(piece);
+        controller.close();
+      };
     },
   });
   const patch = fetch(`${base}${location}`, {
@@ -34,8 +38,11 @@ it('SIGTERM waits for an in-flight upload, which completes and survives a restar
     body,
     duplex: 'half',
   });
-  await sleep(300);
+  const id = location.slice(location.lastIndexOf('/') + 1);
+  await waitForFileSize(path.join(server.dataDir, 'uploads', id), piece.length);
   const exited = server.stop();
+  await server.waitFor(/SIGTERM/);
+  rest?.();
   const res = await patch;
   expect(res.status).toBe(202);
   expect(res.headers.get('range')).toBe(`0-${pieces * piece.length - 1}`);
@@ -52,3 +59,15 @@ it('SIGTERM waits for an in-flight upload, which completes and survives a restar
   expect(put.status).toBe(201);
   await server.stop();
 });
+
+/** Polls until `file` has at least `size` bytes: the server is writing the upload. */
+async function waitForFileSize(file: string, size: number): Promise<void> {
+  for (const deadline = Date.now() + 30_000; ; await sleep(10)) {
+    const current = await stat(file).then(
+      (s) => s.size,
+      () => 0,
+    );
+    if (current >= size) return;
+    if (Date.now() > deadline) throw new Error(`${file} never reached ${size} bytes`);
+  }
+}

@@ -205,12 +205,13 @@ async function dockerScenario(options: {
     }
     expect(server.url).toMatch(/^https:\/\/\[::1\]:\d+$/);
     if (options.dataDirCertificate) {
-      expect(server.output()).toContain(`using the certificate berth cert wrote in ${certOut}`);
+      // Printed after the ready line: wait for it to arrive whole.
+      await server.waitFor(`using the certificate berth cert wrote in ${certOut}`);
     }
     const host = `${HOST_NAME}:${server.port}`;
     const folder = path.join(DOCKER_CERTS, host);
     // What the server printed is what this test does.
-    expect(server.output()).toContain(`sudo mkdir -p ${folder} && sudo cp ca.crt ${folder}/ca.crt`);
+    await server.waitFor(`sudo mkdir -p ${folder} && sudo cp ca.crt ${folder}/ca.crt`);
     const ref = (tag: string): string => `${host}/${REPO}:${tag}`;
     const login = (): Promise<CommandResult> =>
       daemon().docker(['login', host, '--username', USER.name, '--password-stdin'], {

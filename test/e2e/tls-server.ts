@@ -7,8 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
-import { createInterface } from 'node:readline';
-import { ADMIN_PASSWORD, CLI } from '../helpers/server.js';
+import { ADMIN_PASSWORD, CLI, collectOutput } from '../helpers/server.js';
 
 export interface TlsServer {
   /** `https://127.0.0.1:PORT` or `https://[::1]:PORT`: the first listener. */
@@ -16,11 +15,11 @@ export interface TlsServer {
   port: number;
   pid: number;
   child: ChildProcess;
-  /** Everything it printed so far (stdout and stderr). */
+  /** Everything it printed so far (stdout and stderr), in whole lines. */
   output(): string;
-  /** Resolves with the first match of `pattern` in the output, waiting up to 10 s for it. */
-  waitFor(pattern: RegExp): Promise<RegExpExecArray>;
-  /** SIGTERM, then the exit code. */
+  /** Resolves with the first match of `pattern` in the output (whole lines; a string literally), waiting up to 30 s. */
+  waitFor(pattern: RegExp | string): Promise<RegExpExecArray>;
+  /** SIGTERM, then the exit code once it has exited and its output is read. */
   stop(): Promise<number | null>;
 }
 
@@ -52,41 +51,24 @@ export async function startTlsServer(options: {
     env: { ...process.env, BERTH_ADMIN_PASSWORD: ADMIN_PASSWORD },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let output = '';
-  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-  const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => resolve(code)),
-  );
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 30_000);
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      output += `${line}\n`;
-      const m = /serving the registry on (https:\/\/[^\s,]+)/.exec(line);
-      if (m?.[1]) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited with ${String(code)}:\n${output}`));
-    });
-  });
+  const output = collectOutput(child);
+  const exited = output.closed.then(({ code }) => code);
+  let url: string;
+  try {
+    url = (await output.waitFor(/serving the registry on (https:\/\/[^\s,]+)/, 60_000))[1] ?? '';
+  } catch (e) {
+    // A failed start leaves no process behind.
+    child.kill('SIGKILL');
+    await exited;
+    throw e;
+  }
   return {
     url,
     port: Number(new URL(url).port),
     pid: child.pid ?? -1,
     child,
-    output: () => output,
-    async waitFor(pattern) {
-      const deadline = Date.now() + 10_000;
-      for (;;) {
-        const m = pattern.exec(output);
-        if (m) return m;
-        if (Date.now() > deadline) throw new Error(`no ${String(pattern)} in:\n${output}`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    },
+    output: output.text,
+    waitFor: (pattern) => output.waitFor(pattern, 30_000),
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       return exited;

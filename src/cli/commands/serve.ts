@@ -94,6 +94,23 @@ export function registerServeCommand(program: Command): void {
       // Loaded here, not at the top: other commands start without the HTTP server's modules.
       const { createApp } = await import('../../app.js');
       const app = await createApp(config, { adminPassword: process.env['BERTH_ADMIN_PASSWORD'] });
+      // Before the listeners open and the banner says ready: a SIGTERM that comes right after
+      // (a test, systemd) must find the handler, or it kills the process without a shutdown.
+      let stopping = false;
+      const stop = (signal: string): void => {
+        if (stopping) return;
+        stopping = true;
+        process.stderr.write(`berth: ${signal}: finishing in-flight requests\n`);
+        app.close().then(
+          () => process.exit(0),
+          (err: unknown) => {
+            process.stderr.write(`berth: shutdown failed: ${String(err)}\n`);
+            process.exit(1);
+          },
+        );
+      };
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
       const bound = await app.listen();
       const ms = Math.round(performance.now() - started);
       const out = process.stdout;
@@ -134,22 +151,6 @@ export function registerServeCommand(program: Command): void {
           },
         );
       });
-
-      let stopping = false;
-      const stop = (signal: string): void => {
-        if (stopping) return;
-        stopping = true;
-        out.write(`berth: ${signal}: finishing in-flight requests\n`);
-        app.close().then(
-          () => process.exit(0),
-          (err: unknown) => {
-            process.stderr.write(`berth: shutdown failed: ${String(err)}\n`);
-            process.exit(1);
-          },
-        );
-      };
-      process.on('SIGTERM', () => stop('SIGTERM'));
-      process.on('SIGINT', () => stop('SIGINT'));
     });
 }
 
