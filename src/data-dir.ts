@@ -65,8 +65,9 @@ export async function openDataDir(
   try {
     const layout = JSON.parse(await fs.readFile(layoutFile, 'utf8')) as { version?: unknown };
     if (layout.version !== LAYOUT_VERSION) {
-      throw new Error(
-        `${layoutFile}: layout version ${String(layout.version)} is not supported by this Berth`,
+      throw new ConfigError(
+        `${layoutFile}: layout version ${String(layout.version)} is not supported by this Berth; ` +
+          'run the Berth version that made this data directory, or choose another --data',
       );
     }
   } catch (e) {

@@ -4,9 +4,13 @@
  * `--config`, BERTH_*), the registry services over it, and the first admin password printed once
  * (to stderr, so JSON output stays clean) when this command is what initialised the directory.
  */
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
+import path from 'node:path';
 import type { Command } from 'commander';
 import type { Actor, IdentityService } from '../auth/identity.js';
+import { ConfigError } from '../config/errors.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { DataDir } from '../data-dir.js';
@@ -45,6 +49,7 @@ export async function withDataDir<T>(
       import('../auth/identity.js'),
     ]);
   const config = loadConfig({ file: flags.config, flags: flags.data ? { data: flags.data } : {} });
+  await checkDataPath(config.data);
   const dataDir = await openDataDir(config.data, {
     defaultNamespace: config.registry.defaultNamespace,
     adminPassword: process.env['BERTH_ADMIN_PASSWORD'],
@@ -74,5 +79,57 @@ export async function withDataDir<T>(
     }
   } finally {
     await dataDir.meta.close();
+  }
+}
+
+/**
+ * Checks the data directory before anything opens it, so a wrong path is reported as what it is
+ * (not as the first file inside that could not be read), and says loudly on stderr when a new
+ * registry is about to be made: a mistyped `--data` would otherwise quietly start an empty
+ * registry with a new admin password.
+ */
+export async function checkDataPath(dir: string): Promise<void> {
+  const root = path.resolve(dir);
+  const user = userInfo().username;
+  const refuse = (why: string, fix: string): ConfigError =>
+    new ConfigError(
+      `cannot use ${root} as the data directory: ${why}; ${fix} or choose another --data`,
+    );
+  const found = await nearestExisting(root).catch((e: unknown) => {
+    const code = (e as NodeJS.ErrnoException).code ?? String(e);
+    throw code === 'EACCES'
+      ? refuse(`user ${user} may not enter a directory on its path`, 'give them access')
+      : refuse(`it cannot be examined (${code})`, 'check the path');
+  });
+  if (!found.isDirectory) throw refuse(`${found.path} is a file, not a directory`, 'move it');
+  try {
+    await access(found.path, constants.R_OK | constants.W_OK | constants.X_OK);
+  } catch {
+    throw refuse(
+      `${found.path} is not writable by user ${user}`,
+      found.path === root
+        ? `make it theirs (chown -R ${user} ${root})`
+        : `create it for them (install -d -o ${user} ${root})`,
+    );
+  }
+  // Only a path that does not exist: an existing directory was made or chosen for this on purpose
+  // (mkdir, a volume, `berth cert` writing <data>/tls first).
+  if (found.path !== root) {
+    process.stderr.write(
+      `berth: creating a new data directory at ${root} (no existing registry found)\n`,
+    );
+  }
+}
+
+/** The path itself or its closest ancestor that exists. */
+async function nearestExisting(p: string): Promise<{ path: string; isDirectory: boolean }> {
+  for (let current = p; ; current = path.dirname(current)) {
+    try {
+      return { path: current, isDirectory: (await stat(current)).isDirectory() };
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      // ENOTDIR: a file stands where a directory on the way should be; the walk finds it.
+      if ((code !== 'ENOENT' && code !== 'ENOTDIR') || current === path.dirname(current)) throw e;
+    }
   }
 }

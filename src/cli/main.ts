@@ -37,8 +37,21 @@ function chosenCommand(argv: readonly string[]): (() => Promise<Register>) | und
 
 const program = new Command('berth')
   .description('Berth: a private container image registry in one small process')
-  .version(VERSION)
-  .showHelpAfterError();
+  .version(VERSION);
+
+/**
+ * A usage error prints the error and where the usage is, not the whole help text (which buried
+ * the one line that mattered). Set on every command: commander copies settings only into
+ * commands created after them.
+ */
+function hintUsage(command: Command, name: string): void {
+  command
+    .configureOutput({
+      outputError: (text, write) => write(`${name}: ${text.replace(/^error: /, '')}`),
+    })
+    .showHelpAfterError(`(see: ${name} --help)`);
+  for (const sub of command.commands) hintUsage(sub, `${name} ${sub.name()}`);
+}
 
 async function run(): Promise<void> {
   const chosen = chosenCommand(process.argv);
@@ -46,17 +59,25 @@ async function run(): Promise<void> {
     chosen ? [chosen()] : Object.values(COMMANDS).map((c) => c()),
   );
   for (const register of registers) register(program);
+  hintUsage(program, 'berth');
   await program.parseAsync(process.argv);
 }
 
+/** Node's own errors (EACCES, ENOSPC, …): the message names the call and the path. */
+function isSystemError(err: unknown): err is NodeJS.ErrnoException {
+  return err instanceof Error && typeof (err as NodeJS.ErrnoException).syscall === 'string';
+}
+
+// Every failure is one line and exit code 1; only a bug (an error nobody expected) shows its
+// stack, because that is what a bug report needs.
 run().catch((err: unknown) => {
   if (err instanceof CommanderError) process.exit(err.exitCode);
-  if (err instanceof ConfigError || err instanceof RegistryError) {
+  if (err instanceof ConfigError || err instanceof RegistryError || isSystemError(err)) {
     process.stderr.write(`berth: ${err.message}\n`);
-    process.exit(2);
+  } else {
+    process.stderr.write(
+      `berth: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
   }
-  process.stderr.write(
-    `berth: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
-  );
   process.exit(1);
 });

@@ -5,6 +5,8 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
 export const ConfigSchema = Type.Object(
   {
     /** `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (all interfaces); several allowed. */
@@ -60,9 +62,7 @@ export const ConfigSchema = Type.Object(
     log: Type.Object(
       {
         level: Type.Union(
-          ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) =>
-            Type.Literal(l),
-          ),
+          LOG_LEVELS.map((l) => Type.Literal(l)),
           { default: 'info' },
         ),
       },

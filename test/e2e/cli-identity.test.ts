@@ -210,6 +210,8 @@ describe('berth user', () => {
       expect.objectContaining({ name: 'bob', roles: [{ role: 'viewer', namespace: 'library' }] }),
     ]);
 
+    // A binding names an existing namespace (a typo would grant nothing).
+    await berth(['namespace', 'create', 'team', '--data', data]);
     expect(
       (
         await berth([
@@ -280,19 +282,19 @@ describe('berth user', () => {
       );
 
     const unknownRole = await add('carol', 'superuser', 'carol-password\n');
-    expect(unknownRole).toMatchObject({ code: 2, stdout: '' });
-    expect(unknownRole.stderr).toMatch(/^berth: unknown role in superuser\n$/);
+    expect(unknownRole).toMatchObject({ code: 1, stdout: '' });
+    expect(unknownRole.stderr).toMatch(/^berth: unknown role "superuser": the roles are admin, /);
 
     const short = await add('carol', 'viewer', 'short\n');
-    expect(short.code).toBe(2);
+    expect(short.code).toBe(1);
     expect(short.stderr).toContain('at least 8 characters');
     expect(short.stderr).not.toContain('short\n');
 
     const empty = await add('carol', 'viewer', '');
-    expect(empty.code).toBe(2);
+    expect(empty.code).toBe(1);
 
     const noTerminal = await add('carol', 'viewer');
-    expect(noTerminal.code).toBe(2);
+    expect(noTerminal.code).toBe(1);
     expect(noTerminal.stderr).toContain('--password-stdin');
 
     expect((await users(data)).map((u) => u.name)).toEqual(['admin']);
@@ -301,13 +303,13 @@ describe('berth user', () => {
       input: 'carol-password\n',
     });
     const duplicate = await add('carol', 'viewer', 'other-password\n');
-    expect(duplicate.code).toBe(2);
+    expect(duplicate.code).toBe(1);
     expect(duplicate.stderr).toContain('user "carol" already exists');
 
     const missing = await refusal(['user', 'disable', 'nobody', '--data', data]);
-    expect(missing).toMatchObject({ code: 2, stderr: 'berth: user "nobody" does not exist\n' });
+    expect(missing).toMatchObject({ code: 1, stderr: 'berth: user "nobody" does not exist\n' });
     const noBinding = await refusal(['user', 'unbind', 'carol', '--role', 'admin', '--data', data]);
-    expect(noBinding.code).toBe(2);
+    expect(noBinding.code).toBe(1);
     expect(noBinding.stderr).toContain('no such role binding');
     const noRole = await refusal(['user', 'add', 'dave', '--password-stdin', '--data', data], {
       input: 'dave-password\n',
@@ -349,7 +351,7 @@ describe('berth role', () => {
     expect(columnsAligned(table)).toBe(true);
 
     const again = await refusal(['role', 'create', 'ci', '--privilege', 'x=pull', '--data', data]);
-    expect(again.code).toBe(2);
+    expect(again.code).toBe(1);
     expect(again.stderr).toContain('already exists');
     await berth([
       'role',
@@ -388,12 +390,12 @@ describe('berth role', () => {
       '--data',
       data,
     ]);
-    expect(badPattern.code).toBe(2);
+    expect(badPattern.code).toBe(1);
     expect(badPattern.stderr).toContain('privilege pattern "Team/*"');
 
     const builtin = await refusal(['role', 'delete', 'developer', '--data', data]);
     expect(builtin).toMatchObject({
-      code: 2,
+      code: 1,
       stderr: expect.stringContaining('built-in role') as unknown,
     });
     const changeBuiltin = await refusal([
@@ -405,7 +407,7 @@ describe('berth role', () => {
       '--data',
       data,
     ]);
-    expect(changeBuiltin.code).toBe(2);
+    expect(changeBuiltin.code).toBe(1);
     expect(changeBuiltin.stderr).toContain('built-in role');
 
     // Deleting a role takes its bindings with it.
@@ -494,7 +496,7 @@ describe('berth token', () => {
     expect(columnsAligned(table)).toBe(true);
 
     const twice = await refusal(['token', 'revoke', created.id, '--data', data]);
-    expect(twice).toMatchObject({ code: 2, stderr: 'berth: the token is already revoked\n' });
+    expect(twice).toMatchObject({ code: 1, stderr: 'berth: the token is already revoked\n' });
     const unknownUser = await refusal([
       'token',
       'create',

@@ -70,11 +70,11 @@ describe('berth serve', () => {
     const file = path.join(dir, 'berth.yaml');
     await writeFile(file, 'registry:\n  maxManifestBytes: 12\n');
     await expect(berth(['serve', '--config', file, '--data', dir])).rejects.toMatchObject({
-      code: 2,
-      stderr: expect.stringContaining('/registry/maxManifestBytes') as unknown,
+      code: 1,
+      stderr: expect.stringContaining(`registry.maxManifestBytes in ${file}`) as unknown,
     });
     await expect(berth(['serve', '--listen', 'nonsense', '--data', dir])).rejects.toMatchObject({
-      code: 2,
+      code: 1,
       stderr: expect.stringContaining('invalid listen address "nonsense"') as unknown,
     });
   });
@@ -87,11 +87,11 @@ describe('berth namespace', () => {
       'namespace team created (public)\n',
     );
     await expect(berth(['namespace', 'create', 'team', '--data', data])).rejects.toMatchObject({
-      code: 2,
+      code: 1,
       stderr: expect.stringContaining('already exists') as unknown,
     });
     await expect(berth(['namespace', 'create', 'Bad/Name', '--data', data])).rejects.toMatchObject({
-      code: 2,
+      code: 1,
     });
     await berth(['namespace', 'set', 'team', '--private', '--data', data]);
     const listed = JSON.parse(

@@ -3,6 +3,7 @@
  * `berth namespace create|list|delete|set`: works on a data directory directly.
  */
 import type { Command } from 'commander';
+import { RegistryError } from '../../core/errors.js';
 import type { Registry } from '../../registry/index.js';
 import { dataOptions, withDataDir, type DataFlags } from '../data.js';
 
@@ -57,7 +58,7 @@ export function registerNamespaceCommands(program: Command): void {
       .option('--private', 'require credentials to pull'),
   ).action(async (name: string, flags: DataFlags & { public?: boolean; private?: boolean }) => {
     if (flags.public === flags.private)
-      throw new Error('give exactly one of --public or --private');
+      throw new RegistryError('INVALID_REQUEST', 'give exactly one of --public or --private');
     await withRegistry(flags, async (r) => {
       await r.namespaces.setPublic(name, flags.public === true);
       process.stdout.write(`namespace ${name} is now ${flags.public ? 'public' : 'private'}\n`);
@@ -68,10 +69,21 @@ export function registerNamespaceCommands(program: Command): void {
     ns
       .command('delete <name>')
       .description('delete an empty namespace')
-      .option('--force', 'also delete its repositories, tags and manifests', false),
+      .option(
+        '--force',
+        'also delete its repositories, tags and manifests (and the default namespace)',
+        false,
+      ),
   ).action(async (name: string, flags: DataFlags & { force: boolean }) => {
-    await withRegistry(flags, async (r) => {
-      await r.namespaces.delete(name, { force: flags.force });
+    await withDataDir(flags, async ({ registry, config }) => {
+      if (name === config.registry.defaultNamespace && !flags.force) {
+        throw new RegistryError(
+          'DENIED',
+          `namespace "${name}" is the default namespace: single-segment names such as "nginx" ` +
+            'are pushed into it and fail without it; add --force to delete it anyway',
+        );
+      }
+      await registry.namespaces.delete(name, { force: flags.force });
       process.stdout.write(`namespace ${name} deleted\n`);
     });
   });

@@ -2,12 +2,18 @@
  * @module cli/commands/serve
  * `berth serve`: runs the registry. SIGTERM/SIGINT shut it down gracefully; SIGHUP reloads the
  * TLS certificate (after `berth cert` renewed it).
+ *
+ * stdout carries only the JSON log lines (for jq, journald, a log shipper); everything written
+ * for a person — the banner, the client set-up, the first admin password — goes to stderr.
  */
 import type { Command } from 'commander';
+import { ConfigError } from '../../config/errors.js';
 import { loadConfig, type ConfigSources } from '../../config/load.js';
+import { LOG_LEVELS } from '../../config/schema.js';
 import type { BerthApp } from '../../app.js';
 import { dialName, dialNames } from '../../tls/client-setup.js';
 import { clientSetupForServing } from '../../tls/setup.js';
+import { checkDataPath } from '../data.js';
 import { collect } from '../output.js';
 
 interface ServeFlags {
@@ -39,7 +45,7 @@ export function registerServeCommand(program: Command): void {
     )
     .option('--data <dir>', 'data directory (env BERTH_DATA, default ./data)')
     .option('--config <file>', 'YAML configuration file (env BERTH_CONFIG)')
-    .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (env BERTH_LOG_LEVEL)')
+    .option('--log-level <level>', `${LOG_LEVELS.join('|')} (env BERTH_LOG_LEVEL)`)
     .option(
       '--external-url <url>',
       'the URL clients reach this registry at, e.g. https://registry.example.com (env BERTH_EXTERNAL_URL)',
@@ -91,6 +97,7 @@ export function registerServeCommand(program: Command): void {
         },
       });
       const started = performance.now();
+      await checkDataPath(config.data);
       // Loaded here, not at the top: other commands start without the HTTP server's modules.
       const { createApp } = await import('../../app.js');
       const app = await createApp(config, { adminPassword: process.env['BERTH_ADMIN_PASSWORD'] });
@@ -111,9 +118,11 @@ export function registerServeCommand(program: Command): void {
       };
       process.on('SIGTERM', () => stop('SIGTERM'));
       process.on('SIGINT', () => stop('SIGINT'));
-      const bound = await app.listen();
+      const bound = await app.listen().catch((err: unknown) => {
+        throw listenFailure(err);
+      });
       const ms = Math.round(performance.now() - started);
-      const out = process.stdout;
+      const out = process.stderr;
       const scheme = app.tls ? 'https' : 'http';
       out.write(
         `berth: serving the registry on ${bound.map((b) => `${scheme}://${b}`).join(', ')} (ready in ${ms} ms)\n`,
@@ -170,7 +179,7 @@ function tlsFlags(flags: ServeFlags): NonNullable<NonNullable<ConfigSources['fla
 function printTls(app: BerthApp, bound: readonly string[]): void {
   const tls = app.tls;
   if (!tls) return;
-  const out = process.stdout;
+  const out = process.stderr;
   const { credentials, ca } = tls;
   const names = [...credentials.names.dns, ...credentials.names.ips].join(', ');
   out.write(
@@ -195,12 +204,50 @@ function printTls(app: BerthApp, bound: readonly string[]): void {
 /** The generated first password is shown exactly once, with the command to use it. */
 function printAdminPassword(password: string | undefined, host: string): void {
   if (password === undefined) return;
-  process.stdout.write(
+  process.stderr.write(
     'berth: created user "admin" with password:\n\n' +
       `    ${password}\n\n` +
       `       log in with: docker login ${host} -u admin   (this password is not shown again;\n` +
       '       change it with: berth user passwd admin)\n',
   );
+}
+
+/**
+ * A listener that could not start, said as what to change: Node's errors name neither the flag
+ * nor the fix, and a stack trace says nothing to an operator.
+ */
+function listenFailure(err: unknown): unknown {
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number; hostname?: string };
+  const host = e.address?.includes(':') ? `[${e.address}]` : e.address;
+  const where = host !== undefined ? `${host}:${String(e.port)}` : (e.hostname ?? 'the address');
+  const fail = (why: string, fix: string): ConfigError =>
+    new ConfigError(`cannot listen on ${where}: ${why}; ${fix}`);
+  switch (e.code) {
+    case 'EADDRINUSE':
+      return fail(
+        'the address is already in use (another berth serve or another program listens there)',
+        'stop it or choose another port with --listen',
+      );
+    case 'EADDRNOTAVAIL':
+      return fail(
+        'no network interface of this machine has that address',
+        'listen on one of its own addresses, 127.0.0.1:PORT, or :PORT for all of them (--listen)',
+      );
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return fail(
+        'the host name does not resolve',
+        'give an IP address of this machine (e.g. --listen 127.0.0.1:5000) or :PORT for all interfaces',
+      );
+    case 'EACCES':
+      return fail(
+        'ports below 1024 need root or CAP_NET_BIND_SERVICE',
+        'use a port from 1024 up (e.g. --listen :5000) or put nginx in front (berth nginx-config)',
+      );
+    case undefined:
+    default:
+      return err;
+  }
 }
 
 function exampleHost(bound: string | undefined): string {

@@ -10,7 +10,7 @@
 import type { Command } from 'commander';
 import type { UserView } from '../../auth/identity.js';
 import { RegistryError } from '../../core/errors.js';
-import { dataOptions, withDataDir, type DataFlags } from '../data.js';
+import { dataOptions, withDataDir, type DataContext, type DataFlags } from '../data.js';
 import { collect, formatBinding, printTable } from '../output.js';
 
 interface PasswordFlags {
@@ -89,6 +89,31 @@ function promptHidden(prompt: string): Promise<string> {
   });
 }
 
+/**
+ * Refuses a binding to a role or namespace that does not exist (a typo would otherwise grant
+ * nothing, silently), naming what exists instead.
+ */
+async function checkBinding(
+  ctx: DataContext,
+  roles: readonly string[],
+  namespace: string | undefined,
+): Promise<void> {
+  const known = (await ctx.identity.listRoles()).map((r) => r.name);
+  const unknown = roles.find((r) => !known.includes(r));
+  if (unknown !== undefined) {
+    throw new RegistryError(
+      'INVALID_REQUEST',
+      `unknown role "${unknown}": the roles are ${known.join(', ')} (berth role create adds one)`,
+    );
+  }
+  if (namespace !== undefined && !(await ctx.registry.namespaces.get(namespace))) {
+    throw new RegistryError(
+      'NAME_UNKNOWN',
+      `unknown namespace "${namespace}": create it first with: berth namespace create ${namespace}`,
+    );
+  }
+}
+
 function describeUser(user: UserView): string {
   return user.roles.length > 0 ? ` (roles: ${user.roles.map(formatBinding).join(', ')})` : '';
 }
@@ -110,7 +135,9 @@ export function registerUserCommands(program: Command): void {
     ) => {
       // Read before the data directory opens: nothing is held open while someone types.
       const password = await readPassword(flags, true);
-      await withDataDir(flags, async ({ identity, actor }) => {
+      await withDataDir(flags, async (ctx) => {
+        await checkBinding(ctx, flags.role, flags.namespace);
+        const { identity, actor } = ctx;
         const created = await identity.addUser(actor, {
           name,
           password,
@@ -189,10 +216,16 @@ export function registerUserCommands(program: Command): void {
         .requiredOption('--role <role>', 'the role')
         .option('--namespace <ns>', 'the namespace of the binding (default: everywhere)'),
     ).action(async (name: string, flags: DataFlags & { role: string; namespace?: string }) => {
-      await withDataDir(flags, async ({ identity, actor }) => {
+      await withDataDir(flags, async (ctx) => {
+        const { identity, actor } = ctx;
         const binding = { user: name, role: flags.role, namespace: flags.namespace ?? null };
-        if (verb === 'bind') await identity.bind(actor, binding);
-        else await identity.unbind(actor, binding);
+        if (verb === 'bind') {
+          await checkBinding(ctx, [flags.role], flags.namespace);
+          await identity.bind(actor, binding);
+        } else {
+          // No check: a binding to a role or namespace that has gone since must stay removable.
+          await identity.unbind(actor, binding);
+        }
         process.stdout.write(
           `${verb === 'bind' ? 'bound' : 'unbound'} ${formatBinding(binding)} ${verb === 'bind' ? 'to' : 'from'} ${name}\n`,
         );
