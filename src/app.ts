@@ -27,6 +27,7 @@ async function createAuth(
   dataDir: DataDir,
   registry: Registry,
   audit: AuditLog,
+  clock: (() => number) | undefined,
 ): Promise<AuthService> {
   const meta = dataDir.meta;
   // Loaded here: the JWT library is needed only with authentication on.
@@ -39,6 +40,7 @@ async function createAuth(
       maxUserDelaySeconds: 300,
       clientLimit: 50,
       clientWindowSeconds: 300,
+      ...(clock ? { now: clock } : {}),
     }),
     audit,
     options: {
@@ -81,6 +83,8 @@ export interface AppOptions {
   webRoot?: string | undefined;
   /** Where the server's log lines go instead of stdout (tests read them). */
   logStream?: DestinationStream | undefined;
+  /** The login throttle's clock in ms (default Date.now): tests move it instead of waiting. */
+  throttleClock?: (() => number) | undefined;
 }
 
 export async function createApp(config: Config, options: AppOptions = {}): Promise<BerthApp> {
@@ -111,7 +115,9 @@ async function assembleApp(
   const audit = createAuditLog(dataDir.meta, (err) =>
     server.log.error({ err }, 'audit write failed'),
   );
-  const auth = config.auth.enabled ? await createAuth(config, dataDir, registry, audit) : null;
+  const auth = config.auth.enabled
+    ? await createAuth(config, dataDir, registry, audit, options.throttleClock)
+    : null;
   const identity = createIdentityService({
     meta: dataDir.meta,
     audit,

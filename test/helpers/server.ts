@@ -65,6 +65,8 @@ export async function startServer(
     webRoot?: string;
     /** Receives the server's log lines (JSON, level info and up unless BERTH_TEST_LOG says). */
     logStream?: DestinationStream;
+    /** The login throttle's clock (ms), for tests that move time instead of waiting. */
+    throttleClock?: () => number;
   } = {},
 ): Promise<TestServer> {
   const dataDir = options.dataDir ?? (await makeTempDir());
@@ -82,6 +84,7 @@ export async function startServer(
     adminPassword: ADMIN_PASSWORD,
     webRoot: options.webRoot,
     logStream: options.logStream,
+    throttleClock: options.throttleClock,
   });
   const [bound] = await app.listen();
   if (!bound) throw new Error('server did not bind');
