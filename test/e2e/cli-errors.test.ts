@@ -5,7 +5,7 @@
  * stdout carries only JSON log lines, the human text goes to stderr.
  */
 import { spawn } from 'node:child_process';
-import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -138,6 +138,31 @@ describe('berth serve refuses to start, in one line', () => {
           await berth(['serve', '--listen', '127.0.0.1:0', '--data', shared], nobody),
           `berth: cannot use ${shared} as the data directory: ${shared} is not writable by user ` +
             `nobody; make it theirs (chown -R nobody ${shared}) or choose another --data`,
+        );
+      } finally {
+        await chmod(work, 0o700);
+      }
+    },
+  );
+
+  it.skipIf(process.getuid?.() !== 0)(
+    'when the port is privileged and the user is not (run as nobody; needs root)',
+    async () => {
+      const own = path.join(work, 'nobody-data');
+      await mkdir(own);
+      await chown(own, 65534, 65534);
+      await chmod(work, 0o755);
+      try {
+        // Port 1 is never bound here: the kernel refuses before anything listens.
+        const result = await berth(['serve', '--listen', '127.0.0.1:1', '--data', own], {
+          uid: 65534,
+          gid: 65534,
+        });
+        expectRefusal(
+          result,
+          'berth: cannot listen on 127.0.0.1:1: ports below 1024 need root or ' +
+            'CAP_NET_BIND_SERVICE; use a port from 1024 up (e.g. --listen :5000) or put nginx in ' +
+            'front (berth nginx-config)',
         );
       } finally {
         await chmod(work, 0o700);
