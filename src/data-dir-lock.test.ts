@@ -46,6 +46,22 @@ async function holder(): Promise<unknown> {
 }
 
 describe('the serve lock of a data directory', () => {
+  it('removes the directories it created when they are still empty at release, and only those', async () => {
+    const fresh = path.join(dir, 'new', 'data');
+    const refused = await lockDataDir(fresh);
+    await refused.release();
+    expect(await readdir(dir)).toEqual([]);
+
+    const used = await lockDataDir(fresh);
+    await writeFile(path.join(fresh, 'registry.db'), '');
+    await used.release();
+    expect(await readdir(fresh)).toEqual(['registry.db']);
+
+    const existing = await lockDataDir(dir);
+    await existing.release();
+    expect(await readdir(dir)).toEqual(['new']);
+  });
+
   it('holds the PID and start time, and is removed on release', async () => {
     const lock = await lockDataDir(dir);
     expect(lock.replaced).toBeNull();

@@ -56,10 +56,15 @@ const held = new Map<string, { content: string }>();
 let exitHook = false;
 let tempFiles = 0;
 
-/** Creates `dir` if needed and takes its serve lock, or throws DataDirInUseError. */
+/**
+ * Creates `dir` if needed and takes its serve lock, or throws DataDirInUseError. A directory this
+ * call created is removed again on release while it is still empty: a start refused early (a bad
+ * certificate, a port in use) leaves nothing behind, not even the folder of a mistyped --data.
+ */
 export async function lockDataDir(dir: string): Promise<DataDirLock> {
   const root = path.resolve(dir);
-  await fs.mkdir(root, { recursive: true, mode: 0o700 });
+  // The first directory mkdir made, if any (undefined when `root` existed).
+  const created = await fs.mkdir(root, { recursive: true, mode: 0o700 });
   const file = path.join(root, LOCK_FILE);
   const mine: Holder = { pid: process.pid, started: await startTime(process.pid) };
   const content = `${JSON.stringify(mine)}\n`;
@@ -76,8 +81,21 @@ export async function lockDataDir(dir: string): Promise<DataDirLock> {
       if (held.get(file) !== mark) return;
       held.delete(file);
       if ((await readIfExists(file)) === content) await fs.rm(file, { force: true });
+      if (created !== undefined) await removeEmptyDirs(root, created);
     },
   };
+}
+
+/** Removes `dir` and its parents up to `top` while they are empty; stops at the first that is not. */
+async function removeEmptyDirs(dir: string, top: string): Promise<void> {
+  for (let current = dir; ; current = path.dirname(current)) {
+    try {
+      await fs.rmdir(current);
+    } catch {
+      return; // not empty (a server ran here), or gone: either way, nothing more to remove
+    }
+    if (current === top || current === path.dirname(current)) return;
+  }
 }
 
 /** Publishes the lock and marks it held; says which stale lock it replaced, if any. */
