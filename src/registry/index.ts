@@ -66,7 +66,7 @@ export function createRegistry(deps: RegistryDeps): Registry {
       options: { verifyReferences: options.verifyManifestReferences },
     }),
     discovery: createDiscoveryService({ meta }),
-    namespaces: createNamespaceService({ meta }),
+    namespaces: createNamespaceService({ meta, defaultNamespace: options.defaultNamespace }),
     repositories: createRepositoryService({ meta, storage }),
     browse: createBrowseService({ meta, storage }),
     minChunkLength: storage.minChunkLength,

@@ -12,12 +12,16 @@ export interface NamespaceService {
   list(): Promise<(NamespaceRow & { repositories: number })[]>;
   get(name: string): Promise<NamespaceRow | null>;
   setPublic(name: string, isPublic: boolean): Promise<void>;
-  /** Refuses while repositories remain, unless `force`. */
+  /** Refuses while repositories remain, and the default namespace, unless `force`. */
   delete(name: string, options?: { force?: boolean }): Promise<void>;
 }
 
-export function createNamespaceService(deps: { meta: MetaStore }): NamespaceService {
-  const { meta } = deps;
+export function createNamespaceService(deps: {
+  meta: MetaStore;
+  /** Where single-segment names go (`library`): deleting it breaks them, so only with force. */
+  defaultNamespace: string;
+}): NamespaceService {
+  const { meta, defaultNamespace } = deps;
 
   function check(name: string): void {
     if (!isValidNamespace(name)) {
@@ -53,7 +57,16 @@ export function createNamespaceService(deps: { meta: MetaStore }): NamespaceServ
       }
     },
     async delete(name, options = {}) {
-      const result = await meta.deleteNamespace(name, options.force ?? false);
+      const force = options.force ?? false;
+      if (name === defaultNamespace && !force) {
+        throw new RegistryError(
+          'DENIED',
+          `namespace "${name}" is the default namespace: single-segment names such as "nginx" ` +
+            'are pushed into it and fail without it; add --force (admin API: force=true) to delete it anyway',
+          { namespace: name, reason: 'default-namespace' },
+        );
+      }
+      const result = await meta.deleteNamespace(name, force);
       if (result === 'unknown')
         throw new RegistryError('NAME_UNKNOWN', `namespace "${name}" does not exist`, {
           namespace: name,
@@ -62,9 +75,7 @@ export function createNamespaceService(deps: { meta: MetaStore }): NamespaceServ
         throw new RegistryError(
           'DENIED',
           `namespace "${name}" still has repositories; delete them first or use --force`,
-          {
-            namespace: name,
-          },
+          { namespace: name, reason: 'not-empty' },
         );
       }
     },

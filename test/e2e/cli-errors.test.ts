@@ -302,7 +302,8 @@ describe('berth namespace delete', () => {
     expectRefusal(
       await berth(['namespace', 'delete', 'library', '--data', dir]),
       'berth: namespace "library" is the default namespace: single-segment names such as ' +
-        '"nginx" are pushed into it and fail without it; add --force to delete it anyway',
+        '"nginx" are pushed into it and fail without it; add --force (admin API: force=true) ' +
+        'to delete it anyway',
     );
     const forced = await berth(['namespace', 'delete', 'library', '--force', '--data', dir]);
     expect(forced).toMatchObject({ code: 0, stdout: 'namespace library deleted\n' });

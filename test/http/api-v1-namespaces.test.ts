@@ -12,6 +12,7 @@ import {
   outcomeOf,
   userSession,
   type AuditBody,
+  type ErrorResponse,
   type NamespaceBody,
 } from './api-v1-helpers.js';
 import { pushImageAs } from './auth-helpers.js';
@@ -93,6 +94,15 @@ describe('changes by the administrator', () => {
     expect(outcomeOf(await admin.get('/namespaces/alpha'))).toBe('404 NOT_FOUND');
     const [deleted] = await auditOf('namespace.delete', 'alpha');
     expect(deleted).toMatchObject({ actor: 'admin', detail: { force: true } });
+  });
+
+  it('refuses to delete the default namespace, even empty, unless forced', async () => {
+    const res = await admin.delete('/namespaces/library');
+    expect(outcomeOf(res)).toBe('409 CONFLICT');
+    expect((res.body as ErrorResponse).errors[0]?.message).toContain(
+      'namespace "library" is the default namespace',
+    );
+    expect((await admin.get<NamespaceBody>('/namespaces/library')).status).toBe(200);
   });
 
   it('answers 409 for a duplicate, 400 for a bad name and 404 for an unknown namespace', async () => {

@@ -75,15 +75,8 @@ export function registerNamespaceCommands(program: Command): void {
         false,
       ),
   ).action(async (name: string, flags: DataFlags & { force: boolean }) => {
-    await withDataDir(flags, async ({ registry, config }) => {
-      if (name === config.registry.defaultNamespace && !flags.force) {
-        throw new RegistryError(
-          'DENIED',
-          `namespace "${name}" is the default namespace: single-segment names such as "nginx" ` +
-            'are pushed into it and fail without it; add --force to delete it anyway',
-        );
-      }
-      await registry.namespaces.delete(name, { force: flags.force });
+    await withRegistry(flags, async (r) => {
+      await r.namespaces.delete(name, { force: flags.force });
       process.stdout.write(`namespace ${name} deleted\n`);
     });
   });

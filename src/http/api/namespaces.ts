@@ -186,7 +186,9 @@ async function domain<T>(run: () => Promise<T>, conflictMessage?: string): Promi
     const detail = e.detail ? { ...e.detail } : undefined;
     if (e.code === 'NAME_INVALID') throw invalid(e.message, detail);
     if (e.code === 'NAME_UNKNOWN') throw notFound(e.message);
-    if (e.code === 'DENIED') throw conflict(conflictMessage ?? e.message);
+    // The CLI's wording ("use --force") becomes the API's ("pass force=true").
+    const notEmpty = e.detail?.['reason'] === 'not-empty';
+    if (e.code === 'DENIED') throw conflict((notEmpty ? conflictMessage : undefined) ?? e.message);
     throw e;
   }
 }
