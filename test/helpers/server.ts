@@ -118,7 +118,7 @@ export interface ProcessOutput {
    * A string is matched literally.
    */
   waitFor: (pattern: RegExp | string, timeoutMs?: number) => Promise<RegExpExecArray>;
-  /** Resolves once the process has exited and its output is fully read: exit code, or the signal. */
+  /** Resolves once the process has exited and its output is all read: exit code or signal. */
   closed: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
