@@ -1,24 +1,33 @@
-import { mkdtemp, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { expect, it } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
 import { describeStorageDriver } from '../../../test/contract/storage-driver.contract.js';
 import { createFsDriver, writeBatchFor } from './driver.js';
 
-describeStorageDriver('filesystem', async () =>
-  createFsDriver({ root: await mkdtemp(path.join(tmpdir(), 'berth-fs-')) }),
-);
+const roots: string[] = [];
+/** A fresh driver root, removed when the file's tests end. */
+async function tempRoot(): Promise<string> {
+  const root = await mkdtemp(path.join(tmpdir(), 'berth-fs-'));
+  roots.push(root);
+  return root;
+}
+afterAll(async () => {
+  await Promise.all(roots.map((root) => rm(root, { recursive: true, force: true })));
+});
+
+describeStorageDriver('filesystem', async () => createFsDriver({ root: await tempRoot() }));
 
 it('keeps upload files private to the server user (0600)', async () => {
-  const root = await mkdtemp(path.join(tmpdir(), 'berth-fs-'));
+  const root = await tempRoot();
   const driver = await createFsDriver({ root });
   await driver.append('uploads/private', 0, Readable.from([Buffer.from('secret layer')]));
   expect((await stat(path.join(root, 'uploads', 'private'))).mode & 0o777).toBe(0o600);
 });
 
 it('makes the given directories at open, keeps what is there, and writes into them', async () => {
-  const root = await mkdtemp(path.join(tmpdir(), 'berth-fs-'));
+  const root = await tempRoot();
   const shards = ['blobs/sha256/00', 'blobs/sha256/ab', 'blobs/sha256/ff'];
   const first = await createFsDriver({ root, directories: shards });
   for (const shard of shards) expect((await stat(path.join(root, shard))).isDirectory()).toBe(true);
