@@ -118,6 +118,23 @@ export function registerServeCommand(program: Command): void {
       };
       process.on('SIGTERM', () => stop('SIGTERM'));
       process.on('SIGINT', () => stop('SIGINT'));
+      // SIGHUP's default action ends the process: the reload handler must be there as early.
+      process.on('SIGHUP', () => {
+        app.reloadTls().then(
+          (tls) => {
+            if (tls) {
+              process.stderr.write(
+                `berth: SIGHUP: serving ${tls.credentials.certFile} (valid until ${tls.credentials.notAfter.toISOString()})\n`,
+              );
+            }
+          },
+          (err: unknown) => {
+            process.stderr.write(
+              `berth: SIGHUP: kept the current certificate: ${err instanceof Error ? err.message : String(err)}\n`,
+            );
+          },
+        );
+      });
       const bound = await app.listen().catch((err: unknown) => {
         throw listenFailure(err);
       });
@@ -144,22 +161,6 @@ export function registerServeCommand(program: Command): void {
             '       or serve HTTPS: berth cert --host NAME, then berth serve again\n',
         );
       }
-      process.on('SIGHUP', () => {
-        app.reloadTls().then(
-          (tls) => {
-            if (tls) {
-              out.write(
-                `berth: SIGHUP: serving ${tls.credentials.certFile} (valid until ${tls.credentials.notAfter.toISOString()})\n`,
-              );
-            }
-          },
-          (err: unknown) => {
-            process.stderr.write(
-              `berth: SIGHUP: kept the current certificate: ${err instanceof Error ? err.message : String(err)}\n`,
-            );
-          },
-        );
-      });
     });
 }
 
