@@ -59,6 +59,17 @@ export function toRegistryError(err: unknown): RegistryError {
   if (err instanceof RegistryError) return err;
   const full = fullStorage(err);
   if (full) return storageFull(full.reason, { cause: err });
+  if (databaseBusy(err)) {
+    // Another process (a CLI command, a second server) held SQLite's write lock for longer than
+    // busy_timeout: the request can succeed if repeated, so say so instead of a bare 500.
+    return new RegistryError(
+      'UNAVAILABLE',
+      'the metadata database is busy (another process holds its write lock); retry shortly',
+      undefined,
+      { 'retry-after': '1' },
+      { cause: err },
+    );
+  }
   const fastifyError = err as Partial<FastifyError>;
   const status = fastifyError.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
@@ -99,6 +110,12 @@ export function handleError(err: unknown, request: FastifyRequest, reply: Fastif
     .header('docker-distribution-api-version', 'registry/2.0')
     .type('application/json')
     .send(errorBody(regErr));
+}
+
+/** better-sqlite3's codes for a lock it could not get within busy_timeout. */
+function databaseBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code === 'SQLITE_LOCKED');
 }
 
 /** What ran out of room, when `err` says the disk or a quota is full. */
