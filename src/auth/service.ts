@@ -101,19 +101,7 @@ export function createAuthService(deps: {
     const hit = verified.get(key);
     if (hit && hit.until > Date.now()) return true;
     const client = from.ip;
-    const wait = throttle.retryAfter(user, client);
-    if (wait > 0) {
-      // Logged, not audited: a guessing run would otherwise write a row per request.
-      from.log.warn({ user, client, retryAfter: wait }, 'login throttled');
-      throw new RegistryError(
-        'TOOMANYREQUESTS',
-        'too many failed logins; try again later',
-        undefined,
-        {
-          'Retry-After': String(wait),
-        },
-      );
-    }
+    refuseIfThrottled(user, from);
     const row = await meta.getUser(user);
     const ok =
       (await verifyPassword(row?.passwordHash ?? null, password)) && row !== null && !row.disabled;
@@ -128,6 +116,42 @@ export function createAuthService(deps: {
     verified.set(key, { user, until: Date.now() + cacheMs });
     audit.record({ actor: user, action: 'login', target: '', outcome: 'success', client });
     return true;
+  }
+
+  /** TOOMANYREQUESTS while the user name or the client address is throttled. */
+  function refuseIfThrottled(user: string, from: Requester): void {
+    const wait = throttle.retryAfter(user, from.ip);
+    if (wait <= 0) return;
+    // Logged, not audited: a guessing run would otherwise write a row per request.
+    from.log.warn({ user, client: from.ip, retryAfter: wait }, 'login throttled');
+    throw new RegistryError(
+      'TOOMANYREQUESTS',
+      'too many failed logins; try again later',
+      undefined,
+      {
+        'Retry-After': String(wait),
+      },
+    );
+  }
+
+  /**
+   * A refused access token counts as a failed login: under the throttle, a stream of made-up
+   * tokens gets 429s that write no audit row instead of one row each. A valid token is not held
+   * back by the throttle: its secret cannot be guessed, and a CI job must not stop because
+   * someone is guessing its owner's password.
+   */
+  function tokenRefused(
+    from: Requester,
+    user: string,
+    reason: string,
+    target: string,
+    message: string,
+    detail?: Record<string, unknown>,
+  ): never {
+    refuseIfThrottled(user, from);
+    throttle.failed(user, from.ip);
+    loginFailed(from, user, reason, target, detail);
+    throw unauthorized(message);
   }
 
   /** The principal of Basic credentials whose password is an access token; null if it is none. */
@@ -146,15 +170,24 @@ export function createAuthService(deps: {
       (row.expiresAt === null || Date.parse(row.expiresAt) > Date.now()) &&
       secretMatches(password, row.secretHash);
     if (!live) {
-      loginFailed(from, user, 'access token invalid, expired or revoked', target);
-      throw unauthorized('access token is invalid, expired or revoked');
+      tokenRefused(
+        from,
+        user,
+        'access token invalid, expired or revoked',
+        target,
+        'access token is invalid, expired or revoked',
+      );
     }
     // Any other name would put a made-up user into every log line and audit event of its uses.
     if (user !== row.user) {
-      loginFailed(from, user, 'access token sent with a user name not its owner’s', target, {
-        owner: row.user,
-      });
-      throw unauthorized('an access token must be sent with the user name of its owner');
+      tokenRefused(
+        from,
+        user,
+        'access token sent with a user name not its owner’s',
+        target,
+        'an access token must be sent with the user name of its owner',
+        { owner: row.user },
+      );
     }
     const owner = await meta.getUser(row.user);
     if (!owner || owner.disabled) {

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from '../helpers/server.js';
-import { addUser, basic, basicOf, codeOf, send } from './auth-helpers.js';
+import { ACTOR, addUser, basic, basicOf, codeOf, send } from './auth-helpers.js';
 
 describe('failed logins for one user', () => {
   let server: TestServer;
@@ -100,5 +100,44 @@ describe('failed logins from one client address', () => {
     const res = await send(server, 'GET', '/v2/', basicOf('real-user'));
     expect(res.status).toBe(429);
     expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+  });
+});
+
+describe('refused access tokens', () => {
+  let server: TestServer;
+  // A clock that stands still: the delay never passes during the test.
+  const now = Date.now();
+  beforeAll(async () => {
+    server = await startServer({ auth: true, throttleClock: () => now });
+    await addUser(server, 'ci-owner', [{ role: 'viewer' }]);
+  });
+  afterAll(async () => server.close());
+
+  it('count as failed logins: a stream of them gets 429s that add no audit rows, and a valid token still works', async () => {
+    const { secret } = await server.app.identity.createToken(ACTOR, {
+      user: 'ci-owner',
+      name: 'ci',
+    });
+    // The same token id with another secret: found, and refused by the secret's hash.
+    const forged = `${secret.slice(0, -1)}${secret.endsWith('A') ? 'B' : 'A'}`;
+    const statuses: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const res = await send(server, 'GET', '/v2/', basic('ci-owner', forged));
+      statuses.push(res.status);
+      await res.arrayBuffer();
+    }
+    expect(statuses.slice(0, 5)).toEqual([401, 401, 401, 401, 401]);
+    expect(statuses.slice(7)).toEqual([429, 429, 429, 429, 429]);
+
+    await server.app.auth?.audit.flush();
+    const failures = await server.app.identity.listAudit({ limit: 100, actor: 'ci-owner' });
+    const refused = failures.items.filter((e) => e.outcome === 'failure');
+    expect(refused.length).toBeGreaterThanOrEqual(5);
+    expect(refused.length).toBeLessThanOrEqual(7);
+
+    // The real token is not held back: its secret cannot be guessed, so the throttle guards
+    // nothing by blocking it, and a CI job keeps working while someone tries made-up tokens.
+    const real = await send(server, 'GET', '/v2/', basic('ci-owner', secret));
+    expect(real.status).toBe(200);
   });
 });
