@@ -52,6 +52,14 @@ export interface AuthService {
   loginFailed(from: Requester, user: string, reason: string, target?: string): void;
   /** The actions a principal may take in a namespace, by policy (its roles; public pulls). */
   allowedActions(principal: Principal, namespace: string): Promise<Set<Action>>;
+  /**
+   * The names among `namespaces` whose repositories the principal may pull: its privileges are
+   * read once for all of them (a catalog request must not look them up per namespace).
+   */
+  pullableAmong(
+    principal: Principal,
+    namespaces: readonly { name: string; public: boolean }[],
+  ): Promise<string[]>;
   /** Whether the principal administers the whole registry. */
   isAdmin(principal: Principal): Promise<boolean>;
   /** Forget cached credentials (after a password change, disable or delete). */
@@ -311,6 +319,16 @@ export function createAuthService(deps: {
         if (ns?.public) allowed.add('pull');
       }
       return allowed;
+    },
+
+    async pullableAmong(principal, namespaces) {
+      const privileges = await privilegesOf(principal);
+      return namespaces
+        .filter(
+          (ns) =>
+            ns.public || allowedIn(privileges, principal.tokenPrivileges, ns.name).has('pull'),
+        )
+        .map((ns) => ns.name);
     },
 
     async isAdmin(principal) {

@@ -342,11 +342,7 @@ export async function listCatalog(ctx: V2Context): Promise<void> {
 async function pullableNamespaces(ctx: V2Context): Promise<readonly string[] | 'all'> {
   const { auth, authn } = ctx;
   if (!auth || (await auth.isAdmin(authn.principal))) return 'all';
-  const names: string[] = [];
-  for (const ns of await ctx.registry.namespaces.list()) {
-    if ((await auth.allowedActions(authn.principal, ns.name)).has('pull')) names.push(ns.name);
-  }
-  return names;
+  return auth.pullableAmong(authn.principal, await ctx.registry.namespaces.list());
 }
 
 export async function listReferrers(
