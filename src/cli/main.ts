@@ -27,6 +27,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<Register>>> = {
   'nginx-config': async () =>
     (await import('./commands/nginx-config.js')).registerNginxConfigCommand,
   doctor: async () => (await import('./commands/doctor.js')).registerDoctorCommand,
+  fsck: async () => (await import('./commands/fsck.js')).registerFsckCommand,
 };
 
 /** The command being run: the first argument, since no option of the program takes a value. */

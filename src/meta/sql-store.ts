@@ -13,6 +13,7 @@ import type { SchemaTables } from './schema.js';
 import { createSqlBrowseMeta } from './sql-browse.js';
 import { createSqlIdentityMeta } from './sql-identity.js';
 import type {
+  BrokenReference,
   BrowseMeta,
   DeleteResult,
   ManifestReference,
@@ -500,6 +501,104 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta | keyof BrowseM
     if (afterId !== undefined) query = query.where('id', '>', afterId);
     const rows = await query.orderBy('id').limit(limit).execute();
     return rows.map(toUploadRow);
+  }
+
+  // ── integrity (berth fsck) ──────────────────────────────────────────────
+
+  async listBlobs(
+    limit: number,
+    afterDigest?: string,
+  ): Promise<{ digest: string; size: number }[]> {
+    let query = this.db.selectFrom('blobs').select(['digest', 'size']);
+    if (afterDigest !== undefined) query = query.where('digest', '>', afterDigest);
+    const rows = await query.orderBy('digest').limit(limit).execute();
+    return rows.map((r) => ({ digest: r.digest, size: Number(r.size) }));
+  }
+
+  async listBrokenReferences(
+    limit: number,
+    after?: { repository: string; manifest: string; digest: string },
+  ): Promise<BrokenReference[]> {
+    let query = this.db
+      .selectFrom('manifest_references as r')
+      .select(['r.repository', 'r.manifest', 'r.digest', 'r.kind'])
+      .where((eb) =>
+        eb.or([
+          eb.and([
+            eb('r.kind', '=', 'blob'),
+            eb.not(
+              eb.exists(
+                eb
+                  .selectFrom('repository_blobs as l')
+                  .select('l.digest')
+                  .whereRef('l.repository', '=', 'r.repository')
+                  .whereRef('l.digest', '=', 'r.digest'),
+              ),
+            ),
+          ]),
+          eb.and([
+            eb('r.kind', '=', 'manifest'),
+            eb.not(
+              eb.exists(
+                eb
+                  .selectFrom('manifests as m')
+                  .select('m.digest')
+                  .whereRef('m.repository', '=', 'r.repository')
+                  .whereRef('m.digest', '=', 'r.digest'),
+              ),
+            ),
+          ]),
+        ]),
+      );
+    if (after !== undefined) {
+      // Row-value comparison spelled out: (a, b, c) > (x, y, z) is not portable to every engine.
+      query = query.where((eb) =>
+        eb.or([
+          eb('r.repository', '>', after.repository),
+          eb.and([
+            eb('r.repository', '=', after.repository),
+            eb.or([
+              eb('r.manifest', '>', after.manifest),
+              eb.and([eb('r.manifest', '=', after.manifest), eb('r.digest', '>', after.digest)]),
+            ]),
+          ]),
+        ]),
+      );
+    }
+    const rows = await query
+      .orderBy('r.repository')
+      .orderBy('r.manifest')
+      .orderBy('r.digest')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => ({ ...r, kind: r.kind === 'manifest' ? 'manifest' : 'blob' }));
+  }
+
+  async manifestsUsingBlob(digest: string, limit: number): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('manifest_references')
+      .select(['repository', 'manifest'])
+      .where('digest', '=', digest)
+      .where('kind', '=', 'blob')
+      .orderBy('repository')
+      .orderBy('manifest')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => `${r.repository}@${r.manifest}`);
+  }
+
+  async forgetBlob(digest: string): Promise<boolean> {
+    return this.db.transaction().execute(async (tx) => {
+      const links = await tx
+        .deleteFrom('repository_blobs')
+        .where('digest', '=', digest)
+        .returning('repository')
+        .execute();
+      const r = await tx.deleteFrom('blobs').where('digest', '=', digest).executeTakeFirst();
+      // A repository that held only this blob goes with it, as after any unlink.
+      for (const link of links) await dropIfEmpty(tx, link.repository);
+      return Number(r.numDeletedRows) > 0;
+    });
   }
 }
 

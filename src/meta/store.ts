@@ -151,6 +151,35 @@ export interface UploadMeta {
   listStaleUploads(updatedBefore: string, limit: number, afterId?: string): Promise<UploadRow[]>;
 }
 
+/** A manifest_references row whose target is not in the manifest's repository. */
+export interface BrokenReference {
+  repository: string;
+  manifest: string;
+  digest: string;
+  kind: 'blob' | 'manifest';
+}
+
+/** The queries of `berth fsck`: pages in key order, so a store of any size is read in bounded memory. */
+export interface IntegrityMeta {
+  /** Blob rows by digest, those after `afterDigest` only. */
+  listBlobs(limit: number, afterDigest?: string): Promise<{ digest: string; size: number }[]>;
+  /**
+   * References (config, layers, child manifests) whose blob is not linked into, or whose child
+   * manifest is not in, the manifest's repository; a page after the `after` key.
+   */
+  listBrokenReferences(
+    limit: number,
+    after?: { repository: string; manifest: string; digest: string },
+  ): Promise<BrokenReference[]>;
+  /** Manifests that list the digest as a blob (at most `limit`), as `repository@digest`. */
+  manifestsUsingBlob(digest: string, limit: number): Promise<string[]>;
+  /**
+   * Drops the blob row and its repository links in one transaction (its file is gone): the
+   * registry then answers BLOB_UNKNOWN and a client's next push uploads the bytes again.
+   */
+  forgetBlob(digest: string): Promise<boolean>;
+}
+
 /** A repository as the web UI lists it. */
 export interface RepositorySummary {
   name: string;
@@ -217,6 +246,14 @@ export interface BrowseMeta {
 }
 
 export interface MetaStore
-  extends NamespaceMeta, RepoMeta, BlobMeta, ManifestMeta, UploadMeta, BrowseMeta, IdentityMeta {
+  extends
+    NamespaceMeta,
+    RepoMeta,
+    BlobMeta,
+    ManifestMeta,
+    UploadMeta,
+    IntegrityMeta,
+    BrowseMeta,
+    IdentityMeta {
   close(): Promise<void>;
 }

@@ -17,6 +17,14 @@ export function blobKey(digest: Digest): string {
   return `blobs/${digestAlgorithm(digest)}/${hex.slice(0, 2)}/${hex}`;
 }
 
+/**
+ * Where `berth fsck --repair` moves a blob whose bytes do not match its digest: kept (not deleted)
+ * for the operator, outside `blobs/` so nothing serves it.
+ */
+export function quarantineKey(digest: Digest): string {
+  return `quarantine/${digestAlgorithm(digest)}/${digestHex(digest)}`;
+}
+
 /** The 256 shard folders of sha256 blobs (sha512 blobs are rare: their shards appear on use). */
 export const BLOB_SHARDS: readonly string[] = Array.from(
   { length: 256 },

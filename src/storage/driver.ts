@@ -14,6 +14,8 @@ import type { ByteRange } from '../core/types.js';
 
 export interface ObjectStat {
   size: number;
+  /** The last write, where the store records one (fsck's grace period for files without a row). */
+  modifiedAt?: Date;
 }
 
 export interface AppendOptions {

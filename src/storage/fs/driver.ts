@@ -79,7 +79,7 @@ class FsDriver implements StorageDriver {
   async stat(key: string): Promise<ObjectStat | null> {
     try {
       const st = await fs.stat(this.pathOf(key));
-      return st.isFile() ? { size: st.size } : null;
+      return st.isFile() ? { size: st.size, modifiedAt: st.mtime } : null;
     } catch (e) {
       if (isNotFound(e)) return null;
       throw wrap(e, 'stat', key);

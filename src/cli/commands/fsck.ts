@@ -1,0 +1,73 @@
+/**
+ * @module cli/commands/fsck
+ * `berth fsck [--repair]`: checks blobs, manifests and files of a data directory against each
+ * other (lifecycle/fsck.ts). Safe beside a running server. Exit code 0 when clean, 1 when
+ * something was found, repaired or not: a scheduled run should tell someone either way.
+ */
+import type { Command } from 'commander';
+import { dataOptions, withDataDir, type DataFlags } from '../data.js';
+
+/** Progress on a terminal at most this often: enough to see it move, not enough to flood it. */
+const PROGRESS_EVERY_MS = 1000;
+
+function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = n;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${unit === 0 ? String(value) : value.toFixed(1)} ${units[unit] ?? 'B'}`;
+}
+
+export function registerFsckCommand(program: Command): void {
+  dataOptions(
+    program
+      .command('fsck')
+      .description('check that stored blobs, manifests and files agree (safe while serving)')
+      .option(
+        '--repair',
+        'quarantine corrupt blobs, drop rows of missing ones, remove orphan files older than 1 h',
+        false,
+      )
+      .option('--json', 'print the report as JSON', false),
+  ).action(async (flags: DataFlags & { repair: boolean; json: boolean }) => {
+    const { runFsck, formatFinding, DEFAULT_GRACE_MS } = await import('../../lifecycle/fsck.js');
+    const report = await withDataDir(flags, async ({ dataDir }) => {
+      let shown = Date.now();
+      const progress = process.stderr.isTTY
+        ? (p: { blobs: number; bytes: number }) => {
+            if (Date.now() - shown < PROGRESS_EVERY_MS) return;
+            shown = Date.now();
+            process.stderr.write(`\rberth fsck: ${p.blobs} blobs, ${formatBytes(p.bytes)} hashed`);
+          }
+        : undefined;
+      const result = await runFsck(dataDir.meta, dataDir.storage, {
+        repair: flags.repair,
+        graceMs: DEFAULT_GRACE_MS,
+        ...(progress ? { onProgress: progress } : {}),
+        ...(flags.json
+          ? {}
+          : { onFinding: (f) => void process.stdout.write(`${formatFinding(f)}\n`) }),
+      });
+      if (progress) process.stderr.write('\r\x1b[K');
+      return result;
+    });
+    if (flags.json) {
+      process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    } else {
+      const found = Object.entries(report.counts)
+        .filter(([, n]) => n > 0)
+        .map(([kind, n]) => `${n} ${kind}`);
+      const recent = report.findings.filter((f) => f.recent).length;
+      process.stdout.write(
+        `fsck: ${report.blobs} blobs (${formatBytes(report.bytes)}) checked in ` +
+          `${(report.durationMs / 1000).toFixed(1)} s: ` +
+          (found.length > 0 ? found.join(', ') : 'no problems') +
+          `${recent > 0 ? `; ${recent} recent file(s) left alone` : ''}\n`,
+      );
+    }
+    if (!report.clean) process.exitCode = 1;
+  });
+}
