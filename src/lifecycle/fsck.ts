@@ -23,7 +23,13 @@
  */
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
-import { createDigester, isDigestAlgorithm, tryParseDigest, type Digest } from '../core/digest.js';
+import {
+  createDigester,
+  digestAlgorithm,
+  isDigestAlgorithm,
+  tryParseDigest,
+  type Digest,
+} from '../core/digest.js';
 import type { MetaStore } from '../meta/store.js';
 import {
   BLOB_SHARDS,
@@ -129,7 +135,7 @@ async function hashObject(
 ): Promise<{ actual: Digest; size: number } | null> {
   const body = await storage.read(key);
   if (!body) return null;
-  const digester = createDigester(digest.startsWith('sha512:') ? 'sha512' : 'sha256');
+  const digester = createDigester(digestAlgorithm(digest));
   let size = 0;
   await pipeline(
     body,
@@ -234,9 +240,8 @@ export async function runFsck(
   }
 
   // 3. Files without a row. Listed shard by shard so one listing stays small.
-  const algorithms = ['sha512'] as const;
-  const prefixes = [...BLOB_SHARDS, ...algorithms.map((a) => `blobs/${a}`)];
-  for (const prefix of prefixes) {
+  // sha512 blobs are rare and have no pre-made shards: their folder is listed whole.
+  for (const prefix of [...BLOB_SHARDS, 'blobs/sha512']) {
     for await (const key of storage.list(prefix)) {
       const digest = digestOfBlobKey(key);
       if (digest && (await meta.getBlob(digest))) continue;

@@ -5,12 +5,12 @@
  */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFile, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { readFile, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { pushBlob, pushImage, randomBlob, sha256 } from '../helpers/oci.js';
-import { CLI, startServerProcess, type ServerProcess } from '../helpers/server.js';
+import { CLI, makeTempDir, startServerProcess, type ServerProcess } from '../helpers/server.js';
 
 const run = promisify(execFile);
 
@@ -138,6 +138,16 @@ describe('berth fsck', () => {
     const healed = await fsck(dataDir, '--json');
     expect(healed.code).toBe(0);
     expect((JSON.parse(healed.stdout) as JsonReport).clean).toBe(true);
+  });
+
+  it('refuses a directory that holds no registry, and makes none there', async () => {
+    const dir = await makeTempDir();
+    const missing = path.join(dir, 'typo');
+    const result = await fsck(missing);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`no registry at ${missing}`);
+    await expect(stat(missing)).rejects.toThrow(/ENOENT/);
+    await rm(dir, { recursive: true });
   });
 
   it('finds nothing wrong while a client pushes', async () => {
