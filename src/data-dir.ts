@@ -36,6 +36,7 @@ export function registryFor(
     options: {
       defaultNamespace: config.registry.defaultNamespace,
       verifyManifestReferences: config.registry.verifyManifestReferences,
+      indexChildren: config.manifests.indexChildren,
     },
     ...(onMissingContent ? { onMissingContent } : {}),
   });

@@ -84,6 +84,21 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    manifests: Type.Object(
+      {
+        /**
+         * Which children of a pushed index must exist in the repository: `all`, `none` (sparse
+         * indexes) or platforms such as `linux/amd64,linux/arm64`; others may be missing. A
+         * namespace may override it (`berth namespace set NAME --index-children …`).
+         */
+        indexChildren: Type.String({
+          default: 'all',
+          pattern:
+            '^(all|none|[a-z0-9][a-z0-9._-]*/[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)?(,[a-z0-9][a-z0-9._-]*/[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)?)*)$',
+        }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     http: Type.Object(
       {
         /** A connection with no bytes moving for this long is closed (never a whole-request limit). */

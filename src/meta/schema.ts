@@ -17,6 +17,10 @@ export interface NamespacesTable {
   /** 1 when anonymous clients may pull. */
   public: Int;
   created_at: string;
+  /** JSON list of immutable-tag patterns ('[]': none). */
+  immutable_tags: ColumnType<string, string | undefined, string>;
+  /** 'all', 'none' or a comma-separated platform list; null inherits `manifests.indexChildren`. */
+  index_children: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface RepositoriesTable {

@@ -6,6 +6,12 @@
  * needs COLLATE "C" on those columns).
  */
 import type { Kysely, Transaction } from 'kysely';
+import {
+  childRequired,
+  matchImmutableRule,
+  parseIndexChildren,
+  type ImmutableTagRule,
+} from '../core/namespace-policy.js';
 import type { Page, PageRequest } from '../core/types.js';
 import type { IdentityMeta } from './identity.js';
 import { ManifestCache, type ChangeStamp } from './manifest-cache.js';
@@ -16,12 +22,14 @@ import type {
   BrokenReference,
   BrowseMeta,
   DeleteResult,
+  ManifestDeleteResult,
   ManifestReference,
   ManifestRow,
   ManifestWithPayload,
   ManifestWrite,
   ManifestWriteResult,
   MetaStore,
+  NamespacePolicyPatch,
   NamespaceRow,
   UploadRow,
 } from './store.js';
@@ -102,13 +110,41 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta | keyof BrowseM
     return Number(r.numUpdatedRows) > 0;
   }
 
+  async setNamespacePolicy(name: string, patch: NamespacePolicyPatch): Promise<boolean> {
+    if (patch.immutableTags === undefined && patch.indexChildren === undefined)
+      return (await this.getNamespace(name)) !== null;
+    const r = await this.db
+      .updateTable('namespaces')
+      .set({
+        ...(patch.immutableTags && { immutable_tags: JSON.stringify(patch.immutableTags) }),
+        ...(patch.indexChildren !== undefined && { index_children: patch.indexChildren }),
+      })
+      .where('name', '=', name)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
   async listNamespaces(): Promise<(NamespaceRow & { repositories: number })[]> {
     const rows = await this.db
       .selectFrom('namespaces as n')
       .leftJoin('repositories as r', 'r.namespace', 'n.name')
-      .select(['n.name', 'n.kind', 'n.public', 'n.created_at'])
+      .select([
+        'n.name',
+        'n.kind',
+        'n.public',
+        'n.created_at',
+        'n.immutable_tags',
+        'n.index_children',
+      ])
       .select((eb) => eb.fn.count<number | string>('r.name').as('repositories'))
-      .groupBy(['n.name', 'n.kind', 'n.public', 'n.created_at'])
+      .groupBy([
+        'n.name',
+        'n.kind',
+        'n.public',
+        'n.created_at',
+        'n.immutable_tags',
+        'n.index_children',
+      ])
       .orderBy('n.name')
       .execute();
     return rows.map((r) => ({ ...toNamespace(r), repositories: Number(r.repositories) }));
@@ -131,6 +167,9 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta | keyof BrowseM
         .where('namespace', '=', name)
         .execute();
       if (repos.length > 0 && !force) return 'not-empty';
+      // Immutable tags do not hold back a forced namespace delete: the rules belong to the
+      // namespace and go with it, and --force (force=true) is the operator's explicit "everything".
+      // Repository and tag deletes, which CI scripts and the UI do routinely, are refused instead.
       for (const { name: repo } of repos) await deleteRepository(tx, repo);
       await tx.deleteFrom('namespaces').where('name', '=', name).execute();
       return 'deleted';
@@ -164,7 +203,9 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta | keyof BrowseM
     );
   }
 
-  async deleteRepository(name: string): Promise<{ uploads: string[] } | null> {
+  async deleteRepository(
+    name: string,
+  ): Promise<{ uploads: string[] } | { immutable: ImmutableTagRule } | null> {
     return this.db.transaction().execute(async (tx) => {
       if (
         !(await tx
@@ -174,6 +215,17 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta | keyof BrowseM
           .executeTakeFirst())
       )
         return null;
+      const tags = await tx
+        .selectFrom('tags')
+        .select('name')
+        .where('repository', '=', name)
+        .execute();
+      const immutable = await immutableRule(
+        tx,
+        name,
+        tags.map((t) => t.name),
+      );
+      if (immutable) return { immutable };
       const uploads = await tx
         .selectFrom('uploads')
         .select('id')
@@ -246,8 +298,17 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta | keyof BrowseM
     return this.db.transaction().execute(async (tx): Promise<ManifestWriteResult> => {
       if (!(await ensureRepository(tx, w.repository, w.namespace)))
         return { ok: false, namespaceMissing: true };
+      const policy = await namespacePolicy(tx, w.namespace);
+      const moved = await movedImmutableTag(tx, w, policy);
+      if (moved) return { ok: false, immutable: moved };
       if (w.verifyReferences) {
-        const missing = await findMissing(tx, w.repository, w.references);
+        const indexChildren = parseIndexChildren(policy?.indexChildren ?? w.indexChildren);
+        const required = w.references.filter((r) =>
+          r.kind === 'manifest'
+            ? childRequired(indexChildren, r.platform ?? null)
+            : !(r.layer === true && indexChildren === 'none'),
+        );
+        const missing = await findMissing(tx, w.repository, required);
         if (missing.length > 0) return { ok: false, missing };
       }
       const timestamp = now();
@@ -353,10 +414,22 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta | keyof BrowseM
     return row ? toManifestWithPayload(row) : null;
   }
 
-  async deleteManifest(repository: string, digest: string): Promise<DeleteResult> {
-    return this.db.transaction().execute(async (tx): Promise<DeleteResult> => {
+  async deleteManifest(repository: string, digest: string): Promise<ManifestDeleteResult> {
+    return this.db.transaction().execute(async (tx): Promise<ManifestDeleteResult> => {
       const referencedBy = await referrersOf(tx, repository, digest, 'manifest');
       if (referencedBy.length > 0) return { referencedBy };
+      const tags = await tx
+        .selectFrom('tags')
+        .select('name')
+        .where('repository', '=', repository)
+        .where('digest', '=', digest)
+        .execute();
+      const immutable = await immutableRule(
+        tx,
+        repository,
+        tags.map((t) => t.name),
+      );
+      if (immutable) return { immutable };
       await tx
         .deleteFrom('tags')
         .where('repository', '=', repository)
@@ -378,13 +451,27 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta | keyof BrowseM
     });
   }
 
-  async deleteTag(repository: string, tag: string): Promise<boolean> {
-    const r = await this.db
-      .deleteFrom('tags')
-      .where('repository', '=', repository)
-      .where('name', '=', tag)
-      .executeTakeFirst();
-    return Number(r.numDeletedRows) > 0;
+  async deleteTag(
+    repository: string,
+    tag: string,
+  ): Promise<'deleted' | 'unknown' | { immutable: ImmutableTagRule }> {
+    return this.db.transaction().execute(async (tx) => {
+      const existing = await tx
+        .selectFrom('tags')
+        .select('name')
+        .where('repository', '=', repository)
+        .where('name', '=', tag)
+        .executeTakeFirst();
+      if (!existing) return 'unknown';
+      const immutable = await immutableRule(tx, repository, [tag]);
+      if (immutable) return { immutable };
+      await tx
+        .deleteFrom('tags')
+        .where('repository', '=', repository)
+        .where('name', '=', tag)
+        .execute();
+      return 'deleted';
+    });
   }
 
   async listTags(repository: string, page: PageRequest): Promise<Page<string>> {
@@ -602,6 +689,79 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta | keyof BrowseM
   }
 }
 
+interface NamespacePolicy {
+  namespace: string;
+  immutableTags: string[];
+  indexChildren: string | null;
+}
+
+/** The namespace's rules, read in the write's transaction so a check and its write see the same. */
+async function namespacePolicy(tx: Tx, namespace: string): Promise<NamespacePolicy | null> {
+  const row = await tx
+    .selectFrom('namespaces')
+    .select(['name', 'immutable_tags', 'index_children'])
+    .where('name', '=', namespace)
+    .executeTakeFirst();
+  return row
+    ? {
+        namespace: row.name,
+        immutableTags: parseTagList(row.immutable_tags),
+        indexChildren: row.index_children,
+      }
+    : null;
+}
+
+/** The first of `tags` (of the repository) that an immutable-tag rule of its namespace covers. */
+async function immutableRule(
+  tx: Tx,
+  repository: string,
+  tags: readonly string[],
+): Promise<ImmutableTagRule | null> {
+  if (tags.length === 0) return null;
+  const repo = await tx
+    .selectFrom('repositories')
+    .select('namespace')
+    .where('name', '=', repository)
+    .executeTakeFirst();
+  const policy = repo ? await namespacePolicy(tx, repo.namespace) : null;
+  if (!policy) return null;
+  for (const tag of tags) {
+    const rule = matchImmutableRule(policy.immutableTags, tag);
+    if (rule !== null) return { tag, rule, namespace: policy.namespace };
+  }
+  return null;
+}
+
+/**
+ * A tag of the write that an immutable-tag rule covers and that already points at another digest.
+ * Creating such a tag is allowed, and so is pushing the digest it already has (a no-op).
+ */
+async function movedImmutableTag(
+  tx: Tx,
+  w: ManifestWrite,
+  policy: NamespacePolicy | null,
+): Promise<ImmutableTagRule | null> {
+  if (!policy || policy.immutableTags.length === 0) return null;
+  const covered = new Map<string, string>();
+  for (const tag of w.tags) {
+    const rule = matchImmutableRule(policy.immutableTags, tag);
+    if (rule !== null) covered.set(tag, rule);
+  }
+  if (covered.size === 0) return null;
+  const current = await tx
+    .selectFrom('tags')
+    .select(['name', 'digest'])
+    .where('repository', '=', w.repository)
+    .where('name', 'in', [...covered.keys()])
+    .orderBy('name')
+    .execute();
+  const moved = current.find((t) => t.digest !== w.digest);
+  const rule = moved && covered.get(moved.name);
+  return moved && rule !== undefined
+    ? { tag: moved.name, rule, namespace: policy.namespace }
+    : null;
+}
+
 /** Creates the repository row on first write; false when its namespace does not exist. */
 async function ensureRepository(tx: Tx, repository: string, namespace: string): Promise<boolean> {
   const existing = await tx
@@ -753,13 +913,28 @@ function toNamespace(row: {
   kind: string;
   public: number | string;
   created_at: string;
+  immutable_tags: string;
+  index_children: string | null;
 }): NamespaceRow {
   return {
     name: row.name,
     kind: row.kind,
     public: Number(row.public) === 1,
     createdAt: row.created_at,
+    immutableTags: parseTagList(row.immutable_tags),
+    indexChildren: row.index_children,
   };
+}
+
+/** The stored pattern list; anything but a JSON list of strings reads as none. */
+function parseTagList(text: string): string[] {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return [];
+  }
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
 }
 
 export interface ManifestSqlRow {

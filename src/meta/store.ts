@@ -5,6 +5,7 @@
  * two writers can never interleave half-changes. Implemented once over the portable query layer
  * (`sql-store.ts`), with SQLite now and PostgreSQL later.
  */
+import type { ImmutableTagRule } from '../core/namespace-policy.js';
 import type { Page, PageRequest } from '../core/types.js';
 import type { IdentityMeta } from './identity.js';
 
@@ -13,6 +14,16 @@ export interface NamespaceRow {
   kind: string;
   public: boolean;
   createdAt: string;
+  /** Immutable-tag patterns (core/namespace-policy.ts); empty for none. */
+  immutableTags: string[];
+  /** 'all', 'none' or a platform list; null inherits the configured default. */
+  indexChildren: string | null;
+}
+
+/** A change of a namespace's rules; an absent field stays as it is. */
+export interface NamespacePolicyPatch {
+  immutableTags?: readonly string[];
+  indexChildren?: string | null;
 }
 
 export interface ManifestRow {
@@ -46,10 +57,15 @@ export interface ManifestWrite {
   artifactType: string | null;
   subject: string | null;
   annotations: Record<string, string> | null;
-  /** References whose existence is checked in the same transaction. */
-  references: readonly ManifestReference[];
+  /**
+   * References whose existence is checked in the same transaction; an index child carries its
+   * platform (`os/arch[/variant]`) and a layer its role, for the index-children rule.
+   */
+  references: readonly (ManifestReference & { platform?: string | null; layer?: boolean })[];
   /** When false, missing references are recorded but not refused. */
   verifyReferences: boolean;
+  /** Which index children must exist ('all', 'none', platforms) unless the namespace overrides it. */
+  indexChildren: string;
   tags: readonly string[];
   /** The pushing user (recorded on the manifest and its tags); null without authentication. */
   pushedBy: string | null;
@@ -58,10 +74,15 @@ export interface ManifestWrite {
 export type ManifestWriteResult =
   | { ok: true }
   | { ok: false; missing: ManifestReference[] }
+  /** A tag of the write matches an immutable-tag rule and points at another digest. */
+  | { ok: false; immutable: ImmutableTagRule }
   | { ok: false; namespaceMissing: true };
 
 /** A delete's outcome; refused (nothing changed) while manifests of the repository list it. */
 export type DeleteResult = 'deleted' | 'unknown' | { referencedBy: string[] };
+
+/** A manifest delete is also refused while a tag it would remove matches an immutable-tag rule. */
+export type ManifestDeleteResult = DeleteResult | { immutable: ImmutableTagRule };
 
 export interface UploadRow {
   id: string;
@@ -79,6 +100,8 @@ export interface NamespaceMeta {
   /** False when it exists already. */
   createNamespace(ns: { name: string; public: boolean }): Promise<boolean>;
   setNamespacePublic(name: string, isPublic: boolean): Promise<boolean>;
+  /** False when the namespace does not exist. */
+  setNamespacePolicy(name: string, patch: NamespacePolicyPatch): Promise<boolean>;
   listNamespaces(): Promise<(NamespaceRow & { repositories: number })[]>;
   /** 'not-empty' while repositories remain, unless `force` deletes them too. */
   deleteNamespace(name: string, force: boolean): Promise<'deleted' | 'unknown' | 'not-empty'>;
@@ -99,8 +122,11 @@ export interface RepoMeta {
   /**
    * Deletes the repository with its tags, manifests, blob links and upload sessions in one
    * transaction; null when it does not exist. The upload ids are returned so their files can go.
+   * Refused (nothing changed) while a tag of it matches an immutable-tag rule.
    */
-  deleteRepository(name: string): Promise<{ uploads: string[] } | null>;
+  deleteRepository(
+    name: string,
+  ): Promise<{ uploads: string[] } | { immutable: ImmutableTagRule } | null>;
 }
 
 export interface BlobMeta {
@@ -129,8 +155,12 @@ export interface ManifestMeta {
    * lists it as a child (then nothing changes and the indexes are named): a tag must never point
    * at an index whose child is gone.
    */
-  deleteManifest(repository: string, digest: string): Promise<DeleteResult>;
-  deleteTag(repository: string, tag: string): Promise<boolean>;
+  deleteManifest(repository: string, digest: string): Promise<ManifestDeleteResult>;
+  /** Refused (nothing changed) when the tag matches an immutable-tag rule. */
+  deleteTag(
+    repository: string,
+    tag: string,
+  ): Promise<'deleted' | 'unknown' | { immutable: ImmutableTagRule }>;
   listTags(repository: string, page: PageRequest): Promise<Page<string>>;
   listReferrers(repository: string, subject: string, artifactType?: string): Promise<ManifestRow[]>;
 }

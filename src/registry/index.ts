@@ -22,6 +22,8 @@ import { createUploadService, type UploadService } from './uploads.js';
 export interface RegistryOptions {
   defaultNamespace: string;
   verifyManifestReferences: boolean;
+  /** Which children of a pushed index must exist: 'all', 'none' or a platform list. */
+  indexChildren: string;
 }
 
 export interface Registry {
@@ -63,7 +65,10 @@ export function createRegistry(deps: RegistryDeps): Registry {
     uploads: createUploadService({ meta, storage }),
     manifests: createManifestService({
       meta,
-      options: { verifyReferences: options.verifyManifestReferences },
+      options: {
+        verifyReferences: options.verifyManifestReferences,
+        indexChildren: options.indexChildren,
+      },
     }),
     discovery: createDiscoveryService({ meta }),
     namespaces: createNamespaceService({ meta, defaultNamespace: options.defaultNamespace }),

@@ -5,6 +5,7 @@
  * never re-serialised: the digest is of exactly what the client sent.
  */
 import { tryParseDigest, type Digest } from '../core/digest.js';
+import { platformKey } from '../core/namespace-policy.js';
 import { manifestInvalid } from '../core/errors.js';
 import { isSchema1, manifestKind, MediaType, type ManifestKind } from '../core/media-types.js';
 import type { Descriptor } from '../core/types.js';
@@ -12,8 +13,17 @@ import type { Descriptor } from '../core/types.js';
 export interface ParsedManifest {
   mediaType: string;
   kind: ManifestKind;
-  /** Blobs (config, layers) and child manifests that must exist in the repository. */
-  references: { digest: Digest; kind: 'blob' | 'manifest' }[];
+  /**
+   * Blobs (config, layers) and child manifests that must exist in the repository; a child carries
+   * its platform (`os/arch[/variant]`, null when it names none) and a layer its role, for the
+   * index-children rule (core/namespace-policy.ts).
+   */
+  references: {
+    digest: Digest;
+    kind: 'blob' | 'manifest';
+    platform?: string | null;
+    layer?: boolean;
+  }[];
   subject: Descriptor | null;
   /** What the referrers API reports: `artifactType`, else an image's config media type. */
   artifactType: string | null;
@@ -71,7 +81,7 @@ export function parseManifest(payload: Buffer, contentType: string | undefined):
     for (const layer of layers) {
       // Foreign / non-distributable layers live elsewhere (their `urls`) and are never pushed.
       if (!isNonDistributable(layer.mediaType))
-        references.push({ digest: layer.digest, kind: 'blob' });
+        references.push({ digest: layer.digest, kind: 'blob', layer: true });
     }
     return {
       mediaType,
@@ -83,10 +93,17 @@ export function parseManifest(payload: Buffer, contentType: string | undefined):
     };
   }
   const manifests = descriptorList(doc['manifests'], 'manifests');
+  const platforms = (doc['manifests'] as unknown[]).map((m) =>
+    platformKey((m as Record<string, unknown>)['platform']),
+  );
   return {
     mediaType,
     kind,
-    references: manifests.map((m) => ({ digest: m.digest, kind: 'manifest' as const })),
+    references: manifests.map((m, i) => ({
+      digest: m.digest,
+      kind: 'manifest' as const,
+      platform: platforms[i] ?? null,
+    })),
     subject,
     artifactType: artifactType ?? null,
     annotations,

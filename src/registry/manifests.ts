@@ -6,6 +6,7 @@
  */
 import { digestAlgorithm, digestOf, tryParseDigest, type Digest } from '../core/digest.js';
 import { RegistryError, digestInvalid, manifestUnknown, stillReferenced } from '../core/errors.js';
+import { immutableTagDenied } from '../core/namespace-policy.js';
 import { parseTag, isValidTag, type Tag } from '../core/names.js';
 import type { ManifestWithPayload, MetaStore } from '../meta/store.js';
 import { parseManifest } from './manifest-parse.js';
@@ -48,6 +49,11 @@ export interface ManifestService {
 export interface ManifestOptions {
   /** Refuse manifests whose blobs or child manifests are not in the repository (MANIFEST_BLOB_UNKNOWN). */
   verifyReferences: boolean;
+  /**
+   * Which children of an index must exist (`manifests.indexChildren`: 'all', 'none' or a platform
+   * list), unless the namespace sets its own.
+   */
+  indexChildren: string;
 }
 
 /**
@@ -120,11 +126,13 @@ export function createManifestService(deps: {
         annotations: parsed.annotations,
         references: parsed.references,
         verifyReferences: options.verifyReferences,
+        indexChildren: options.indexChildren,
         tags,
         pushedBy,
       });
       if (!result.ok) {
         if ('namespaceMissing' in result) throw namespaceMissing(repo.namespace);
+        if ('immutable' in result) throw immutableTagDenied(result.immutable, 'moved');
         const first = result.missing[0];
         throw new RegistryError(
           'MANIFEST_BLOB_UNKNOWN',
@@ -137,12 +145,16 @@ export function createManifestService(deps: {
 
     async delete(repo, ref) {
       if (ref.kind === 'tag') {
-        if (!(await meta.deleteTag(repo.name, ref.tag))) throw manifestUnknown(ref.tag);
+        const result = await meta.deleteTag(repo.name, ref.tag);
+        if (result === 'unknown') throw manifestUnknown(ref.tag);
+        if (result !== 'deleted') throw immutableTagDenied(result.immutable, 'deleted');
         return;
       }
       const result = await meta.deleteManifest(repo.name, ref.digest);
       if (result === 'unknown') throw manifestUnknown(ref.digest);
-      if (result !== 'deleted') throw stillReferenced('manifest', ref.digest, result.referencedBy);
+      if (result === 'deleted') return;
+      if ('immutable' in result) throw immutableTagDenied(result.immutable, 'deleted');
+      throw stillReferenced('manifest', ref.digest, result.referencedBy);
     },
   };
 }

@@ -5,6 +5,11 @@
  */
 import { RegistryError } from '../core/errors.js';
 import { isValidNamespace } from '../core/names.js';
+import {
+  formatIndexChildren,
+  parseIndexChildren,
+  parseTagPatterns,
+} from '../core/namespace-policy.js';
 import type { MetaStore, NamespaceRow } from '../meta/store.js';
 
 export interface NamespaceService {
@@ -12,6 +17,14 @@ export interface NamespaceService {
   list(): Promise<(NamespaceRow & { repositories: number })[]>;
   get(name: string): Promise<NamespaceRow | null>;
   setPublic(name: string, isPublic: boolean): Promise<void>;
+  /**
+   * Sets the namespace's rules (INVALID_REQUEST on a bad pattern or platform list): immutable-tag
+   * patterns ([] clears them) and which index children must exist (null inherits the default).
+   */
+  setPolicy(
+    name: string,
+    policy: { immutableTags?: readonly string[]; indexChildren?: string | null },
+  ): Promise<void>;
   /** Refuses while repositories remain, and the default namespace, unless `force`. */
   delete(name: string, options?: { force?: boolean }): Promise<void>;
 }
@@ -51,6 +64,23 @@ export function createNamespaceService(deps: {
     get: (name) => meta.getNamespace(name),
     async setPublic(name, isPublic) {
       if (!(await meta.setNamespacePublic(name, isPublic))) {
+        throw new RegistryError('NAME_UNKNOWN', `namespace "${name}" does not exist`, {
+          namespace: name,
+        });
+      }
+    },
+    async setPolicy(name, policy) {
+      const immutableTags =
+        policy.immutableTags === undefined ? undefined : parseTagPatterns(policy.immutableTags);
+      const indexChildren =
+        policy.indexChildren == null
+          ? policy.indexChildren
+          : formatIndexChildren(parseIndexChildren(policy.indexChildren));
+      const patch = {
+        ...(immutableTags !== undefined && { immutableTags }),
+        ...(indexChildren !== undefined && { indexChildren }),
+      };
+      if (!(await meta.setNamespacePolicy(name, patch))) {
         throw new RegistryError('NAME_UNKNOWN', `namespace "${name}" does not exist`, {
           namespace: name,
         });

@@ -4,6 +4,7 @@
  * names live in the default namespace) and its namespace. Writes need the namespace to exist.
  */
 import { RegistryError } from '../core/errors.js';
+import { immutableTagDenied } from '../core/namespace-policy.js';
 import { canonicalName, namespaceOf, parseName, type RepoName } from '../core/names.js';
 import type { MetaStore } from '../meta/store.js';
 import type { StorageDriver } from '../storage/driver.js';
@@ -66,6 +67,7 @@ export function createRepositoryService(deps: {
     async delete(repo) {
       const deleted = await meta.deleteRepository(repo.name);
       if (!deleted) return false;
+      if ('immutable' in deleted) throw immutableTagDenied(deleted.immutable, 'deleted');
       // The rows are gone, so no request can reach these files any more.
       for (const raw of deleted.uploads) {
         const id = parseUploadId(raw);

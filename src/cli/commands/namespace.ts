@@ -40,11 +40,14 @@ export function registerNamespaceCommands(program: Command): void {
         return;
       }
       process.stdout.write(
-        `${'NAME'.padEnd(32)} ${'KIND'.padEnd(8)} ${'ACCESS'.padEnd(8)} REPOSITORIES\n`,
+        `${'NAME'.padEnd(32)} ${'KIND'.padEnd(8)} ${'ACCESS'.padEnd(8)} ${'REPOSITORIES'.padEnd(12)} ${'INDEX CHILDREN'.padEnd(16)} IMMUTABLE TAGS\n`,
       );
       for (const row of rows) {
+        // "(default)": the namespace inherits manifests.indexChildren from the configuration.
+        const children = row.indexChildren ?? '(default)';
+        const immutable = row.immutableTags.length > 0 ? row.immutableTags.join(' ') : '-';
         process.stdout.write(
-          `${row.name.padEnd(32)} ${row.kind.padEnd(8)} ${(row.public ? 'public' : 'private').padEnd(8)} ${row.repositories}\n`,
+          `${row.name.padEnd(32)} ${row.kind.padEnd(8)} ${(row.public ? 'public' : 'private').padEnd(8)} ${String(row.repositories).padEnd(12)} ${children.padEnd(16)} ${immutable}\n`,
         );
       }
     });
@@ -55,15 +58,72 @@ export function registerNamespaceCommands(program: Command): void {
       .command('set <name>')
       .description('change a namespace')
       .option('--public', 'allow anonymous pulls')
-      .option('--private', 'require credentials to pull'),
-  ).action(async (name: string, flags: DataFlags & { public?: boolean; private?: boolean }) => {
-    if (flags.public === flags.private)
-      throw new RegistryError('INVALID_REQUEST', 'give exactly one of --public or --private');
-    await withRegistry(flags, async (r) => {
-      await r.namespaces.setPublic(name, flags.public === true);
-      process.stdout.write(`namespace ${name} is now ${flags.public ? 'public' : 'private'}\n`);
-    });
-  });
+      .option('--private', 'require credentials to pull')
+      .option(
+        '--immutable-tags <pattern>',
+        "tags matching this glob (* and ?) cannot be moved or deleted; repeat for more; '' clears",
+        (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
+      )
+      .option('--no-immutable-tags', 'clear the immutable-tag patterns')
+      .option(
+        '--index-children <which>',
+        'index children that must exist: all, none, PLATFORM,... (linux/amd64,linux/arm64), or default (inherit manifests.indexChildren)',
+      ),
+  ).action(
+    async (
+      name: string,
+      flags: DataFlags & {
+        public?: boolean;
+        private?: boolean;
+        immutableTags?: string[] | false;
+        indexChildren?: string;
+      },
+    ) => {
+      const access = flags.public === true ? true : flags.private === true ? false : undefined;
+      if (flags.public === true && flags.private === true)
+        throw new RegistryError('INVALID_REQUEST', 'give at most one of --public or --private');
+      // `--immutable-tags ''` and `--no-immutable-tags` both clear: an empty pattern matches nothing.
+      const immutableTags =
+        flags.immutableTags === undefined
+          ? undefined
+          : flags.immutableTags === false
+            ? []
+            : flags.immutableTags.filter((p) => p !== '');
+      const indexChildren =
+        flags.indexChildren === undefined
+          ? undefined
+          : flags.indexChildren === 'default'
+            ? null
+            : flags.indexChildren;
+      if (access === undefined && immutableTags === undefined && indexChildren === undefined) {
+        throw new RegistryError(
+          'INVALID_REQUEST',
+          'give --public, --private, --immutable-tags or --index-children (see --help)',
+        );
+      }
+      await withRegistry(flags, async (r) => {
+        // Validated before anything changes, so a bad pattern leaves the namespace as it was.
+        await r.namespaces.setPolicy(name, {
+          ...(immutableTags !== undefined && { immutableTags }),
+          ...(indexChildren !== undefined && { indexChildren }),
+        });
+        if (access !== undefined) await r.namespaces.setPublic(name, access);
+        const row = await r.namespaces.get(name);
+        if (!row) return;
+        const changes: string[] = [];
+        if (access !== undefined) changes.push(row.public ? 'public' : 'private');
+        if (immutableTags !== undefined)
+          changes.push(
+            row.immutableTags.length > 0
+              ? `immutable tags: ${row.immutableTags.join(' ')}`
+              : 'no immutable tags',
+          );
+        if (indexChildren !== undefined)
+          changes.push(`index children: ${row.indexChildren ?? '(default)'}`);
+        process.stdout.write(`namespace ${name}: ${changes.join(', ')}\n`);
+      });
+    },
+  );
 
   dataOptions(
     ns

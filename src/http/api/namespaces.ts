@@ -28,7 +28,26 @@ const NewNamespace = Type.Object(
   },
   { additionalProperties: false },
 );
-const NamespacePatch = Type.Object({ public: Type.Boolean() }, { additionalProperties: false });
+const NamespacePatch = Type.Object(
+  {
+    public: Type.Optional(Type.Boolean({ description: 'Anonymous pull' })),
+    immutableTags: Type.Optional(
+      Type.Array(Type.String({ maxLength: 128 }), {
+        maxItems: 100,
+        description:
+          'Tag globs (`*`, `?`): a matching tag cannot be moved to another digest or deleted (403 DENIED); [] clears',
+      }),
+    ),
+    indexChildren: Type.Optional(
+      // Null first: with type coercion on, a string branch tried first would turn null into "".
+      Type.Union([Type.Null(), Type.String({ maxLength: 1000 })], {
+        description:
+          'Which children of a pushed index must exist: `all`, `none` or platforms (`linux/amd64,linux/arm64`); null inherits `manifests.indexChildren`',
+      }),
+    ),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
 const DeleteQuery = Type.Object(
   {
     force: Type.Optional(
@@ -52,6 +71,8 @@ export function registerNamespaceRoutes(api: Api): void {
       name: row.name,
       public: row.public,
       createdAt: row.createdAt,
+      immutableTags: row.immutableTags,
+      indexChildren: row.indexChildren,
       repositories,
       actions: orderedActions(actions),
     };
@@ -138,7 +159,8 @@ export function registerNamespaceRoutes(api: Api): void {
     method: 'PATCH',
     url: '/namespaces/:name',
     operationId: 'updateNamespace',
-    summary: 'Make a namespace public (anonymous pull) or private',
+    summary:
+      'Change a namespace: public or private, immutable tags, which index children must exist',
     tag: 'namespaces',
     access: 'signed-in',
     params: NameParams,
@@ -146,8 +168,16 @@ export function registerNamespaceRoutes(api: Api): void {
     response: Namespace,
     handler: async ({ caller, request, params, body }) => {
       await requireAdmin(caller, params.name);
-      await domain(() => namespaces.setPublic(params.name, body.public));
-      audit(caller, request, 'update', params.name, { public: body.public });
+      const { public: isPublic, immutableTags, indexChildren } = body;
+      // The rules are validated first, so a bad pattern changes nothing.
+      await domain(() =>
+        namespaces.setPolicy(params.name, {
+          ...(immutableTags !== undefined && { immutableTags }),
+          ...(indexChildren !== undefined && { indexChildren }),
+        }),
+      );
+      if (isPublic !== undefined) await domain(() => namespaces.setPublic(params.name, isPublic));
+      audit(caller, request, 'update', params.name, { ...body });
       const { row, repositories } = await find(params.name);
       return view(caller, row, repositories);
     },

@@ -13,6 +13,8 @@ const DESCRIPTION = [
   'Administration of a Berth registry: users, roles and bindings, namespaces, repositories, tags',
   'and manifests (browse and delete), access tokens, the audit log and the system summary.',
   'A manifest that an index of its repository lists cannot be deleted (409) until the index is.',
+  'A tag matching an immutable-tag rule of its namespace (`PATCH /namespaces/{name}`) cannot be',
+  'deleted, nor can its manifest or repository (403 DENIED, the message names the rule).',
   '',
   'A repository name is one path segment, percent-encoded: `/repositories/library%2Fnginx/tags`.',
   'Content routes answer anonymous callers too, limited to public namespaces.',

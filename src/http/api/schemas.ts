@@ -78,6 +78,12 @@ export const Namespace = Type.Object({
   public: Type.Boolean(),
   createdAt: Type.String(),
   repositories: Type.Integer(),
+  immutableTags: Type.Array(Type.String(), {
+    description: 'Tag globs that cannot be moved or deleted',
+  }),
+  indexChildren: Type.Union([Type.String(), Type.Null()], {
+    description: 'Which index children must exist; null: the configured default',
+  }),
   actions: Type.Array(Action, { description: 'What the caller may do in this namespace' }),
 });
 

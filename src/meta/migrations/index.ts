@@ -7,9 +7,11 @@ import type { Migration } from 'kysely';
 import { initial } from './0001-initial.js';
 import { identity } from './0002-identity.js';
 import { pushedBy } from './0003-pushed-by.js';
+import { namespacePolicies } from './0004-namespace-policies.js';
 
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001-initial': initial,
   '0002-identity': identity,
   '0003-pushed-by': pushedBy,
+  '0004-namespace-policies': namespacePolicies,
 };
