@@ -124,6 +124,15 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta | keyof BrowseM
     return Number(r.numUpdatedRows) > 0;
   }
 
+  async listNamespaceVisibility(): Promise<{ name: string; public: boolean }[]> {
+    const rows = await this.db
+      .selectFrom('namespaces')
+      .select(['name', 'public'])
+      .orderBy('name')
+      .execute();
+    return rows.map((r) => ({ name: r.name, public: Number(r.public) === 1 }));
+  }
+
   async listNamespaces(): Promise<(NamespaceRow & { repositories: number })[]> {
     const rows = await this.db
       .selectFrom('namespaces as n')

@@ -103,6 +103,8 @@ export interface NamespaceMeta {
   /** False when the namespace does not exist. */
   setNamespacePolicy(name: string, patch: NamespacePolicyPatch): Promise<boolean>;
   listNamespaces(): Promise<(NamespaceRow & { repositories: number })[]>;
+  /** Every namespace's name and visibility, without counting its repositories (cheap). */
+  listNamespaceVisibility(): Promise<{ name: string; public: boolean }[]>;
   /** 'not-empty' while repositories remain, unless `force` deletes them too. */
   deleteNamespace(name: string, force: boolean): Promise<'deleted' | 'unknown' | 'not-empty'>;
 }

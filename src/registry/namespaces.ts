@@ -15,6 +15,11 @@ import type { MetaStore, NamespaceRow } from '../meta/store.js';
 export interface NamespaceService {
   create(name: string, options?: { public?: boolean }): Promise<NamespaceRow>;
   list(): Promise<(NamespaceRow & { repositories: number })[]>;
+  /**
+   * Names and visibility only: what an access decision over all namespaces needs (the catalog),
+   * without list()'s count of every namespace's repositories.
+   */
+  visibility(): Promise<{ name: string; public: boolean }[]>;
   get(name: string): Promise<NamespaceRow | null>;
   setPublic(name: string, isPublic: boolean): Promise<void>;
   /**
@@ -61,6 +66,7 @@ export function createNamespaceService(deps: {
       return row;
     },
     list: () => meta.listNamespaces(),
+    visibility: () => meta.listNamespaceVisibility(),
     get: (name) => meta.getNamespace(name),
     async setPublic(name, isPublic) {
       if (!(await meta.setNamespacePublic(name, isPublic))) {

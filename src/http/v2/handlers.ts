@@ -342,7 +342,7 @@ export async function listCatalog(ctx: V2Context): Promise<void> {
 async function pullableNamespaces(ctx: V2Context): Promise<readonly string[] | 'all'> {
   const { auth, authn } = ctx;
   if (!auth || (await auth.isAdmin(authn.principal))) return 'all';
-  return auth.pullableAmong(authn.principal, await ctx.registry.namespaces.list());
+  return auth.pullableAmong(authn.principal, await ctx.registry.namespaces.visibility());
 }
 
 export async function listReferrers(
