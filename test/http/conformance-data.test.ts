@@ -1,7 +1,8 @@
 /**
  * OCI conformance suite (newest layout, OCI_VERSION=dev), part 2: every data set in run order
  * (push, tag-list, head, pull, referrers, delete), then the manifest error conditions. The sparse
- * set is off: Berth verifies manifest references by default. See conformance-helpers.ts for what
+ * set needs `manifests.indexChildren: none` (by default Berth verifies every reference):
+ * conformance-sparse.test.ts runs it. See conformance-helpers.ts for what
  * "Skip" means in the real suite; every Skip condition fails here.
  *
  * Everything runs twice (SUITE_MODES): against a server with auth off, and with auth on, signed

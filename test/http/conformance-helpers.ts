@@ -1135,7 +1135,10 @@ export class TestData {
   }
 }
 
-/** The data sets of the newest suite, in run order (sparse is off: Berth verifies references). */
+/**
+ * The data sets of the newest suite, in run order. Not the sparse one: it needs
+ * `manifests.indexChildren: none`, so conformance-sparse.test.ts runs it on such a server.
+ */
 export function buildDataSets(): TestData[] {
   const sets: TestData[] = [];
   const add = (name: string, build: (td: TestData) => void): void => {
