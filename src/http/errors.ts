@@ -96,7 +96,6 @@ export function handleError(err: unknown, request: FastifyRequest, reply: Fastif
   }
   const regErr = toRegistryError(err);
   const status = statusOf(regErr);
-  if (!request.raw.complete && declaresBody(request)) closeAfterReply(request, reply);
   const full = regErr.code === 'STORAGE_FULL' ? fullStorage(regErr.cause) : null;
   // An operator's problem, not a bug: one line that says what is full, no stack.
   if (full) request.log.error({ path: full.where }, `storage full: ${full.reason}`);
@@ -104,12 +103,15 @@ export function handleError(err: unknown, request: FastifyRequest, reply: Fastif
   else if (isClientGone(err))
     request.log.info({ code: (err as NodeJS.ErrnoException).code }, 'client went away');
   else request.log.info({ code: regErr.code, status }, regErr.message);
-  void reply
-    .code(status)
-    .headers(regErr.headers ?? {})
-    .header('docker-distribution-api-version', 'registry/2.0')
-    .type('application/json')
-    .send(errorBody(regErr));
+  const send = (): void =>
+    void reply
+      .code(status)
+      .headers(regErr.headers ?? {})
+      .header('docker-distribution-api-version', 'registry/2.0')
+      .type('application/json')
+      .send(errorBody(regErr));
+  if (!request.raw.complete && declaresBody(request)) replyAfterBody(request, reply, send);
+  else send();
 }
 
 /** better-sqlite3's codes for a lock it could not get within busy_timeout. */
@@ -137,26 +139,30 @@ function fullStorage(err: unknown): { reason: string; where: string } | null {
 }
 
 /**
- * An error answered before the request's body has all arrived (a chunk the disk had no room
- * for): the rest of the body is read and dropped, then the connection is closed; a body still
- * coming after LINGER_MS is cut off. Closing at once, with unread bytes, would reset the
- * connection under a client still sending, which then often reports a broken pipe instead of the
- * answer; left alone, the half-read body would hold the connection until the idle timeout, and a
- * graceful shutdown would wait for it for its whole grace period.
+ * An error found before the request's body has all arrived (a chunk the disk had no room for):
+ * the rest of the body is read and dropped first, and only then is the error sent, with
+ * `Connection: close`. Sent while the client was still writing, the answer raced the connection's
+ * close: a socket closed with unread bytes is reset, and a client still sending (skopeo, docker:
+ * Go's HTTP client) then reported a broken pipe instead of the 507, about one time in eight here.
+ * A body still coming after LINGER_MS is not waited for any longer: the error goes out and the
+ * connection closes after it. Left half-read, the connection would instead hold a graceful
+ * shutdown for its whole grace period.
  */
-function closeAfterReply(request: FastifyRequest, reply: FastifyReply): void {
-  // The response's socket, taken now: Node detaches it from the response once that finishes.
-  const socket = reply.raw.socket;
-  if (!socket) return;
-  reply.raw.once('finish', () => {
-    const timer = setTimeout(() => socket.destroy(), LINGER_MS).unref();
-    socket.once('close', () => clearTimeout(timer));
-    request.raw.once('end', () => {
-      clearTimeout(timer);
-      socket.end();
-    });
-    request.raw.resume();
-  });
+function replyAfterBody(request: FastifyRequest, reply: FastifyReply, send: () => void): void {
+  const body = request.raw;
+  let sent = false;
+  const finish = (): void => {
+    if (sent) return;
+    sent = true;
+    clearTimeout(timer);
+    reply.header('connection', 'close');
+    send();
+  };
+  const timer = setTimeout(finish, LINGER_MS).unref();
+  body.once('end', finish);
+  body.once('close', finish);
+  body.once('error', finish);
+  body.resume();
 }
 
 const LINGER_MS = 5000;
