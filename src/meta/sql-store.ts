@@ -224,16 +224,7 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta | keyof BrowseM
           .executeTakeFirst())
       )
         return null;
-      const tags = await tx
-        .selectFrom('tags')
-        .select('name')
-        .where('repository', '=', name)
-        .execute();
-      const immutable = await immutableRule(
-        tx,
-        name,
-        tags.map((t) => t.name),
-      );
+      const immutable = await immutableTagOf(tx, name);
       if (immutable) return { immutable };
       const uploads = await tx
         .selectFrom('uploads')
@@ -427,17 +418,7 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta | keyof BrowseM
     return this.db.transaction().execute(async (tx): Promise<ManifestDeleteResult> => {
       const referencedBy = await referrersOf(tx, repository, digest, 'manifest');
       if (referencedBy.length > 0) return { referencedBy };
-      const tags = await tx
-        .selectFrom('tags')
-        .select('name')
-        .where('repository', '=', repository)
-        .where('digest', '=', digest)
-        .execute();
-      const immutable = await immutableRule(
-        tx,
-        repository,
-        tags.map((t) => t.name),
-      );
+      const immutable = await immutableTagOf(tx, repository, digest);
       if (immutable) return { immutable };
       await tx
         .deleteFrom('tags')
@@ -721,6 +702,22 @@ async function namespacePolicy(tx: Tx, namespace: string): Promise<NamespacePoli
 }
 
 /** The first of `tags` (of the repository) that an immutable-tag rule of its namespace covers. */
+/** The first tag of the repository (of those on `digest`, if given) that a rule makes immutable. */
+async function immutableTagOf(
+  tx: Tx,
+  repository: string,
+  digest?: string,
+): Promise<ImmutableTagRule | null> {
+  let query = tx.selectFrom('tags').select('name').where('repository', '=', repository);
+  if (digest !== undefined) query = query.where('digest', '=', digest);
+  const tags = await query.execute();
+  return immutableRule(
+    tx,
+    repository,
+    tags.map((t) => t.name),
+  );
+}
+
 async function immutableRule(
   tx: Tx,
   repository: string,
