@@ -35,13 +35,19 @@ export function challenge(
   return value;
 }
 
+/**
+ * A 401 with its challenge. With a scope, the body's detail names it (as Distribution's names the
+ * access records): docker reads an error whose message is its code's own text ("authentication
+ * required") and that has no detail as a bare code, which its push does not take as final, so an
+ * anonymous `docker push` retried each layer 5 times and failed only after 50 s.
+ */
 export function unauthorizedChallenge(
   ctx: Pick<AccessContext, 'auth' | 'externalBase'>,
   message: string,
   scope?: string,
   error?: string,
 ): RegistryError {
-  return new RegistryError('UNAUTHORIZED', message, undefined, {
+  return new RegistryError('UNAUTHORIZED', message, scope !== undefined ? { scope } : undefined, {
     'WWW-Authenticate': challenge(ctx, scope, error),
   });
 }
