@@ -340,7 +340,7 @@ class PositionedWriter extends Writable {
  * Streams `body` into `sink` as pipeline() would, except that a failing sink (a full disk) only
  * unpipes the body instead of destroying it: the body is the caller's. An HTTP request destroyed
  * here would leave its connection stuck with the unread rest of the body; left alone, the server
- * answers on it, reads the rest and closes (http/errors.ts).
+ * reads the rest of it, then answers and closes (http/errors.ts).
  */
 function pump(body: Readable, sink: Writable, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
