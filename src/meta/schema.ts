@@ -21,6 +21,10 @@ export interface NamespacesTable {
   immutable_tags: ColumnType<string, string | undefined, string>;
   /** 'all', 'none' or a comma-separated platform list; null inherits `manifests.indexChildren`. */
   index_children: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Bytes the namespace may hold (distinct blobs); null for no limit. */
+  quota_bytes: ColumnType<number | string | null, number | null | undefined, number | null>;
+  /** JSON RetentionPolicy (core/retention-policy.ts); null for none. */
+  retention: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface RepositoriesTable {
@@ -39,6 +43,8 @@ export interface RepositoryBlobsTable {
   repository: string;
   digest: string;
   created_at: string;
+  /** The link's last upload, mount or push-time HEAD: GC's grace counts from here. */
+  used_at: ColumnType<string | null, string | undefined, string>;
 }
 
 export interface ManifestsTable {
@@ -55,6 +61,10 @@ export interface ManifestsTable {
   created_at: string;
   /** The user who first pushed it; null without authentication. */
   pushed_by: ColumnType<string | null, string | null | undefined, string | null>;
+  /** When it was last pushed or lost its last tag: an untagged manifest's age counts from here. */
+  idle_since: ColumnType<string | null, string | undefined, string>;
+  /** The last GET (recorded in batches); null when never pulled. */
+  last_pulled_at: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface ManifestReferencesTable {
@@ -159,6 +169,19 @@ export interface AuditEventsTable {
   detail: string | null;
 }
 
+export interface GcRunsTable {
+  id: string;
+  /** 'cli', 'api' or 'schedule'. */
+  trigger: string;
+  dry_run: Int;
+  started_at: string;
+  heartbeat_at: string;
+  finished_at: string | null;
+  status: string;
+  /** JSON GcReport once finished. */
+  report: string | null;
+}
+
 export interface SchemaTables {
   namespaces: NamespacesTable;
   repositories: RepositoriesTable;
@@ -176,6 +199,7 @@ export interface SchemaTables {
   refresh_tokens: RefreshTokensTable;
   signing_keys: SigningKeysTable;
   audit_events: AuditEventsTable;
+  gc_runs: GcRunsTable;
 }
 
 export type { Generated };

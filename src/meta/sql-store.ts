@@ -12,6 +12,7 @@ import {
   parseIndexChildren,
   type ImmutableTagRule,
 } from '../core/namespace-policy.js';
+import { readStoredRetention } from '../core/retention-policy.js';
 import type { Page, PageRequest } from '../core/types.js';
 import type { IdentityMeta } from './identity.js';
 import { ManifestCache, type ChangeStamp } from './manifest-cache.js';
@@ -111,13 +112,17 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta | keyof BrowseM
   }
 
   async setNamespacePolicy(name: string, patch: NamespacePolicyPatch): Promise<boolean> {
-    if (patch.immutableTags === undefined && patch.indexChildren === undefined)
+    if (Object.values(patch).every((v) => v === undefined))
       return (await this.getNamespace(name)) !== null;
     const r = await this.db
       .updateTable('namespaces')
       .set({
         ...(patch.immutableTags && { immutable_tags: JSON.stringify(patch.immutableTags) }),
         ...(patch.indexChildren !== undefined && { index_children: patch.indexChildren }),
+        ...(patch.quotaBytes !== undefined && { quota_bytes: patch.quotaBytes }),
+        ...(patch.retention !== undefined && {
+          retention: patch.retention && JSON.stringify(patch.retention),
+        }),
       })
       .where('name', '=', name)
       .executeTakeFirst();
@@ -144,6 +149,8 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta | keyof BrowseM
         'n.created_at',
         'n.immutable_tags',
         'n.index_children',
+        'n.quota_bytes',
+        'n.retention',
       ])
       .select((eb) => eb.fn.count<number | string>('r.name').as('repositories'))
       .groupBy([
@@ -153,6 +160,8 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta | keyof BrowseM
         'n.created_at',
         'n.immutable_tags',
         'n.index_children',
+        'n.quota_bytes',
+        'n.retention',
       ])
       .orderBy('n.name')
       .execute();
@@ -921,6 +930,8 @@ function toNamespace(row: {
   created_at: string;
   immutable_tags: string;
   index_children: string | null;
+  quota_bytes: number | string | null;
+  retention: string | null;
 }): NamespaceRow {
   return {
     name: row.name,
@@ -929,6 +940,8 @@ function toNamespace(row: {
     createdAt: row.created_at,
     immutableTags: parseTagList(row.immutable_tags),
     indexChildren: row.index_children,
+    quotaBytes: row.quota_bytes === null ? null : Number(row.quota_bytes),
+    retention: readStoredRetention(row.retention),
   };
 }
 

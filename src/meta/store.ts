@@ -6,6 +6,7 @@
  * (`sql-store.ts`), with SQLite now and PostgreSQL later.
  */
 import type { ImmutableTagRule } from '../core/namespace-policy.js';
+import type { RetentionPolicy } from '../core/retention-policy.js';
 import type { Page, PageRequest } from '../core/types.js';
 import type { IdentityMeta } from './identity.js';
 
@@ -18,12 +19,18 @@ export interface NamespaceRow {
   immutableTags: string[];
   /** 'all', 'none' or a platform list; null inherits the configured default. */
   indexChildren: string | null;
+  /** Bytes of distinct blobs the namespace may hold; null for no limit. */
+  quotaBytes: number | null;
+  /** Null for none. */
+  retention: RetentionPolicy | null;
 }
 
 /** A change of a namespace's rules; an absent field stays as it is. */
 export interface NamespacePolicyPatch {
   immutableTags?: readonly string[];
   indexChildren?: string | null;
+  quotaBytes?: number | null;
+  retention?: RetentionPolicy | null;
 }
 
 export interface ManifestRow {
