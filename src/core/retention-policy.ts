@@ -91,7 +91,7 @@ export function parseRetention(text: string): RetentionPolicy | null {
     policy[field] =
       field === 'keepTags' ? value : /^\d+$/.test(value.trim()) ? Number(value) : value;
   }
-  return validateRetention(policy as RetentionPolicy);
+  return validateRetention(policy);
 }
 
 /** The text form of a policy ('off' for none), as the CLI prints it. */
