@@ -4,6 +4,7 @@
  * `berth serve` work with no configuration at all.
  */
 import { Type, type Static } from '@sinclair/typebox';
+import { DURATION_PATTERN } from '../core/duration.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -95,6 +96,29 @@ export const ConfigSchema = Type.Object(
           default: 'all',
           pattern:
             '^(all|none|[a-z0-9][a-z0-9._-]*/[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)?(,[a-z0-9][a-z0-9._-]*/[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)?)*)$',
+        }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    gc: Type.Object(
+      {
+        /**
+         * How long a blob link no manifest references is kept after it was uploaded, mounted or
+         * found by a push (HEAD), and how young a manifest must be to be safe: a client that
+         * uploads layers and then PUTs its manifest never races the collector. At least as long
+         * as the slowest push. `berth gc --grace` overrides it for one run.
+         */
+        grace: Type.String({ pattern: DURATION_PATTERN, default: '1h' }),
+        /**
+         * Untagged manifests (not the children of a kept index, not the referrers of a kept
+         * subject) are collected this long after they lost their last tag or were pushed; 0
+         * keeps them forever. A namespace's retention (`untagged-days`) overrides it.
+         */
+        untaggedAfter: Type.String({ pattern: DURATION_PATTERN, default: '7d' }),
+        /** How often the server collects: `daily`, `hourly`, `weekly`, a duration, or `off`. */
+        schedule: Type.String({
+          pattern: `^(daily|hourly|weekly|off)$|${DURATION_PATTERN}`,
+          default: 'daily',
         }),
       },
       { default: {}, additionalProperties: false },
