@@ -15,12 +15,13 @@ import path from 'node:path';
 import { generatePassword, hashPassword, MIN_PASSWORD_LENGTH } from './auth/passwords.js';
 import { ConfigError } from './config/errors.js';
 import type { Config } from './config/schema.js';
-import { createRegistry, type Registry } from './registry/index.js';
+import { createRegistry, DEFAULT_GC_GRACE_MS, type Registry } from './registry/index.js';
 import { BLOB_SHARDS } from './registry/layout.js';
 import { openSqliteMetaStore } from './meta/sqlite/open.js';
 import type { MetaStore } from './meta/store.js';
 import { createFsDriver } from './storage/fs/driver.js';
 import type { StorageDriver } from './storage/driver.js';
+import { parseDuration } from './core/duration.js';
 
 const LAYOUT_VERSION = 1;
 
@@ -37,6 +38,7 @@ export function registryFor(
       defaultNamespace: config.registry.defaultNamespace,
       verifyManifestReferences: config.registry.verifyManifestReferences,
       indexChildren: config.manifests.indexChildren,
+      gcGraceMs: parseDuration(config.gc.grace) ?? DEFAULT_GC_GRACE_MS,
     },
     ...(onMissingContent ? { onMissingContent } : {}),
   });

@@ -24,7 +24,12 @@ export interface RegistryOptions {
   verifyManifestReferences: boolean;
   /** Which children of a pushed index must exist: 'all', 'none' or a platform list. */
   indexChildren: string;
+  /** GC's grace (`gc.grace`): how long an unreferenced blob link outlives its last use. */
+  gcGraceMs: number;
 }
+
+/** `gc.grace` unless configured. */
+export const DEFAULT_GC_GRACE_MS = 3_600_000;
 
 export interface Registry {
   readonly options: RegistryOptions;
