@@ -8,20 +8,27 @@ import {
   formatBytes,
   formatCount,
   formatDateTime,
+  formatDuration,
   formatExpiry,
+  formatIndexChildren,
   formatPlatform,
   formatPlatforms,
   formatRelative,
+  formatRemoved,
   formatSeconds,
+  formatUsage,
   imageReference,
   isDigest,
   mediaTypeLabel,
   plural,
   pullCommand,
   registryHost,
+  retentionRules,
   shellJoin,
   shortDigest,
   sortedEntries,
+  usagePercent,
+  usageTone,
 } from './format';
 
 const DIGEST = `sha256:${'0123456789abcdef'.repeat(4)}`;
@@ -311,5 +318,121 @@ describe('bindingText', () => {
     expect(bindingText({ role: 'developer', namespace: null })).toBe('developer everywhere');
     expect(bindingText({ role: 'developer', namespace: '' })).toBe('developer everywhere');
     expect(bindingText({ role: 'viewer', namespace: 'team-a' })).toBe('viewer in team-a');
+  });
+});
+
+describe('formatDuration', () => {
+  test.each([
+    [0, '0 ms'],
+    [349.6, '350 ms'],
+    [1000, '1 s'],
+    [1234, '1.2 s'],
+    [9949, '9.9 s'],
+    [9950, '10 s'],
+    [42_400, '42 s'],
+    [59_600, '1 min'],
+    [125_000, '2 min 5 s'],
+    [3_600_000, '1 h'],
+    [3_780_000, '1 h 3 min'],
+  ])('%d ms is %s', (ms, text) => {
+    expect(formatDuration(ms)).toBe(text);
+  });
+
+  test('nonsense is a dash', () => {
+    expect(formatDuration(-1)).toBe('—');
+    expect(formatDuration(Number.NaN)).toBe('—');
+  });
+});
+
+describe('quota usage', () => {
+  const GiB = 1024 ** 3;
+  test('used of quota, with the share rounded down', () => {
+    expect(formatUsage(1.2 * GiB, 10 * GiB)).toBe('1.2 GiB of 10 GiB (12%)');
+    // Not yet full, though the size rounds to the quota's.
+    expect(formatUsage(GiB - 1, GiB)).toBe('1 GiB of 1 GiB (99%)');
+    expect(formatUsage(5 * GiB, null)).toBe('5 GiB');
+  });
+
+  test('tones: fine, nearly full, full (or over a lowered quota)', () => {
+    expect(usageTone(79, 100)).toBe('good');
+    expect(usageTone(80, 100)).toBe('warn');
+    expect(usageTone(100, 100)).toBe('bad');
+    expect(usageTone(150, 100)).toBe('bad');
+    expect(usageTone(10 * GiB, null)).toBe('good');
+    expect(usagePercent(150, 100)).toBe(150);
+  });
+
+  test('a zero quota is full as soon as anything is stored', () => {
+    expect(usagePercent(0, 0)).toBe(0);
+    expect(usagePercent(1, 0)).toBe(100);
+  });
+});
+
+describe('retentionRules', () => {
+  test('every rule, in words', () => {
+    expect(
+      retentionRules({ keepLast: 10, keepDays: 30, keepTags: '^v\\d', untaggedDays: 7 }),
+    ).toEqual([
+      'keep the 10 newest tags of each repository',
+      'keep tags pushed or pulled within 30 days',
+      'keep tags matching ^v\\d',
+      'remove untagged manifests after 7 days',
+    ]);
+    expect(retentionRules({ keepLast: 1, keepDays: 1 })).toEqual([
+      'keep the newest tag of each repository',
+      'keep tags pushed or pulled within 1 day',
+    ]);
+  });
+
+  test('without a keep-rule no tag is removed, and it says so', () => {
+    expect(retentionRules({ untaggedDays: 0 })).toEqual([
+      'keep every tag',
+      'keep untagged manifests',
+    ]);
+  });
+
+  test('no policy is no rules', () => {
+    expect(retentionRules(null)).toEqual([]);
+  });
+});
+
+describe('formatIndexChildren', () => {
+  test.each([
+    [null, 'as the registry is configured'],
+    ['all', 'every child must exist'],
+    ['none', 'children may be missing'],
+    ['linux/amd64,linux/arm64', 'only linux/amd64, linux/arm64 must exist'],
+  ])('%s reads %s', (value, text) => {
+    expect(formatIndexChildren(value)).toBe(text);
+  });
+});
+
+describe('formatRemoved', () => {
+  const empty = {
+    durationMs: 10,
+    manifests: 0,
+    blobs: 0,
+    bytes: 0,
+    links: 0,
+    uploads: 0,
+    orphanFiles: 0,
+    graceMs: 3_600_000,
+    retention: null,
+  };
+
+  test('only what was removed, links left out (they hold no bytes)', () => {
+    expect(formatRemoved({ ...empty, manifests: 1, blobs: 12, links: 40, uploads: 2 })).toBe(
+      '1 manifest, 12 blobs, 2 uploads',
+    );
+    expect(
+      formatRemoved({ ...empty, blobs: 1, orphanFiles: 3, retention: { tags: 4, manifests: 2 } }),
+    ).toBe('4 tags, 1 blob, 3 orphan files');
+  });
+
+  test('a run that found nothing says so', () => {
+    expect(formatRemoved(empty)).toBe('nothing');
+    expect(formatRemoved({ ...empty, links: 3, retention: { tags: 0, manifests: 0 } })).toBe(
+      'nothing',
+    );
   });
 });

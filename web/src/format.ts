@@ -2,7 +2,7 @@
  * Pure formatting of registry data for people: sizes, times, platforms, digests, media types and
  * the client commands the UI offers to copy. No DOM here, so everything is unit-tested in node.
  */
-import type { Annotations, Platform, RoleBinding } from './types';
+import type { Annotations, GcReport, Platform, RetentionPolicy, RoleBinding } from './types';
 
 const BYTE_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'] as const;
 
@@ -106,6 +106,94 @@ export function formatSeconds(seconds: number): string {
   if (seconds < 3600 || seconds % 3600 !== 0) return plural(seconds / 60, 'minute');
   if (seconds < 86_400 || seconds % 86_400 !== 0) return plural(seconds / 3600, 'hour');
   return plural(seconds / 86_400, 'day');
+}
+
+/** How long something took, from milliseconds: `350 ms`, `1.2 s`, `42 s`, `2 min 5 s`, `1 h 3 min`. */
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return '—';
+  if (ms < 1000) return `${String(Math.round(ms))} ms`;
+  if (ms < 9950) return `${(ms / 1000).toFixed(1).replace(/\.0$/, '')} s`;
+  const seconds = Math.round(ms / 1000);
+  if (seconds < 60) return `${String(seconds)} s`;
+  const part = (n: number, unit: string): string => (n > 0 ? ` ${String(n)} ${unit}` : '');
+  if (seconds < 3600) {
+    return `${String(Math.floor(seconds / 60))} min${part(seconds % 60, 's')}`;
+  }
+  const minutes = Math.round(seconds / 60);
+  return `${String(Math.floor(minutes / 60))} h${part(minutes % 60, 'min')}`;
+}
+
+/**
+ * How full a quota is, in whole percent rounded down (99.9% full is not yet full); above 100
+ * when the quota was lowered below what is stored. A quota of 0 with anything stored is 100.
+ */
+export function usagePercent(used: number, quota: number): number {
+  if (quota <= 0) return used > 0 ? 100 : 0;
+  return Math.floor((used / quota) * 100);
+}
+
+/** `1.2 GiB of 10 GiB (12%)`, or only what is used when there is no quota. */
+export function formatUsage(used: number, quota: number | null): string {
+  if (quota === null) return formatBytes(used);
+  return `${formatBytes(used)} of ${formatBytes(quota)} (${String(usagePercent(used, quota))}%)`;
+}
+
+/** A quota's colour: pushes start failing at 100%, so 80% is the time to act. */
+export function usageTone(used: number, quota: number | null): 'good' | 'warn' | 'bad' {
+  if (quota === null) return 'good';
+  const percent = usagePercent(used, quota);
+  return percent >= 100 ? 'bad' : percent >= 80 ? 'warn' : 'good';
+}
+
+/**
+ * A retention policy's rules as sentences, in the order the registry applies them; empty for
+ * none. A policy without a keep-rule removes no tag, and says so.
+ */
+export function retentionRules(policy: RetentionPolicy | null): string[] {
+  if (!policy) return [];
+  const rules: string[] = [];
+  const { keepLast, keepDays, keepTags, untaggedDays } = policy;
+  if (keepLast !== undefined) {
+    rules.push(
+      keepLast === 1
+        ? 'keep the newest tag of each repository'
+        : `keep the ${formatCount(keepLast)} newest tags of each repository`,
+    );
+  }
+  if (keepDays !== undefined) {
+    rules.push(`keep tags pushed or pulled within ${plural(keepDays, 'day')}`);
+  }
+  if (keepTags !== undefined) rules.push(`keep tags matching ${keepTags}`);
+  if (rules.length === 0) rules.push('keep every tag');
+  if (untaggedDays !== undefined) {
+    rules.push(
+      untaggedDays === 0
+        ? 'keep untagged manifests'
+        : `remove untagged manifests after ${plural(untaggedDays, 'day')}`,
+    );
+  }
+  return rules;
+}
+
+/** A namespace's index-children rule as words (null: the registry-wide setting applies). */
+export function formatIndexChildren(value: string | null): string {
+  if (value === null) return 'as the registry is configured';
+  if (value === 'all') return 'every child must exist';
+  if (value === 'none') return 'children may be missing';
+  return `only ${value.split(',').join(', ')} must exist`;
+}
+
+/** What a garbage collection removed (or would remove): `3 manifests, 12 blobs`, or `nothing`. */
+export function formatRemoved(report: GcReport): string {
+  const parts: [number, string][] = [
+    [report.retention?.tags ?? 0, plural(report.retention?.tags ?? 0, 'tag')],
+    [report.manifests, plural(report.manifests, 'manifest')],
+    [report.blobs, plural(report.blobs, 'blob')],
+    [report.uploads, plural(report.uploads, 'upload')],
+    [report.orphanFiles, plural(report.orphanFiles, 'orphan file')],
+  ];
+  const named = parts.filter(([n]) => n > 0).map(([, text]) => text);
+  return named.length === 0 ? 'nothing' : named.join(', ');
 }
 
 /** `linux/arm64/v8`, `linux/amd64`; `unknown` when the manifest names no platform. */

@@ -27,7 +27,7 @@ const within =
 
 const BROWSE: NavItem[] = [
   { href: '/', label: 'Dashboard', matches: exact('/') },
-  { href: '/namespaces', label: 'Namespaces', matches: exact('/namespaces') },
+  { href: '/namespaces', label: 'Namespaces', matches: within('/namespaces') },
   { href: '/repositories', label: 'Repositories', matches: within('/repositories') },
   { href: '/tokens', label: 'Access tokens', matches: exact('/tokens') },
   { href: '/roles', label: 'Roles', matches: exact('/roles') },

@@ -1,5 +1,12 @@
 import { describe, expect, test } from 'vitest';
-import { manifestHref, parseRepositoryPath, repositoryHref, safeReturnPath } from './paths';
+import {
+  manifestHref,
+  namespaceHref,
+  parseNamespacePath,
+  parseRepositoryPath,
+  repositoryHref,
+  safeReturnPath,
+} from './paths';
 
 const DIGEST = `sha256:${'ab'.repeat(32)}`;
 
@@ -70,5 +77,20 @@ describe('safeReturnPath', () => {
       expect(safeReturnPath(bad)).toBe('/');
     }
     expect(safeReturnPath('/login?next=/')).toBe('/');
+  });
+});
+
+describe('namespace addresses', () => {
+  test('a namespace page and back', () => {
+    expect(namespaceHref('team-a')).toBe('/namespaces/team-a');
+    expect(parseNamespacePath('team-a')).toBe('team-a');
+    expect(parseNamespacePath('team-a/')).toBe('team-a');
+    expect(parseNamespacePath(namespaceHref('a b').slice('/namespaces/'.length))).toBe('a b');
+  });
+
+  test('anything deeper, empty or malformed is no namespace', () => {
+    expect(parseNamespacePath('')).toBeNull();
+    expect(parseNamespacePath('team/app')).toBeNull();
+    expect(parseNamespacePath('%E0%A4%A')).toBeNull();
   });
 });

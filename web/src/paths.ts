@@ -8,6 +8,23 @@ export function repositoryHref(name: string): string {
   return `/repositories/${name.split('/').map(encodeURIComponent).join('/')}`;
 }
 
+/** `/namespaces/team`: a namespace's usage and rules (its names have no slash). */
+export function namespaceHref(name: string): string {
+  return `/namespaces/${encodeURIComponent(name)}`;
+}
+
+/** The namespace named by the part after `/namespaces/`; null for anything else. */
+export function parseNamespacePath(rest: string): string | null {
+  const segment = rest.replace(/\/$/, '');
+  if (segment === '' || segment.includes('/')) return null;
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    // A malformed percent-escape in a typed-in address.
+    return null;
+  }
+}
+
 /** The page of one manifest, by digest or tag. `/-/` cannot occur inside a repository name. */
 export function manifestHref(repository: string, reference: string): string {
   return `${repositoryHref(repository)}/-/manifests/${encodeURIComponent(reference)}`;

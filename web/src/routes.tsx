@@ -4,7 +4,7 @@
  */
 import { useEffect } from 'preact/hooks';
 import { useApp } from './app-state';
-import { parseRepositoryPath } from './paths';
+import { parseNamespacePath, parseRepositoryPath } from './paths';
 import type { Location } from './router';
 import { EmptyState, PageHeader } from './components/ui';
 import { Link, navigate } from './router';
@@ -12,6 +12,7 @@ import { AccountPage } from './pages/account';
 import { AuditPage } from './pages/audit';
 import { DashboardPage } from './pages/dashboard';
 import { ManifestPage } from './pages/manifest';
+import { NamespacePage } from './pages/namespace';
 import { NamespacesPage } from './pages/namespaces';
 import { RepositoriesPage } from './pages/repositories';
 import { RepositoryPage } from './pages/repository';
@@ -46,6 +47,10 @@ export function Routes(props: { location: Location }) {
   }
   const moved = MOVED[path];
   if (moved !== undefined) return <Redirect to={moved + props.location.href.slice(path.length)} />;
+  if (path.startsWith('/namespaces/')) {
+    const name = parseNamespacePath(path.slice('/namespaces/'.length));
+    if (name !== null) return <NamespacePage name={name} />;
+  }
   if (path.startsWith('/repositories/')) {
     const target = parseRepositoryPath(path.slice('/repositories/'.length));
     if (target?.manifest != null) {

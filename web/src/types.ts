@@ -32,12 +32,66 @@ export interface LoginResult {
   csrfToken: string;
 }
 
+/** Which tags a namespace keeps; a tag is kept when any keep-rule matches it. */
+export interface RetentionPolicy {
+  keepLast?: number;
+  keepDays?: number;
+  keepTags?: string;
+  untaggedDays?: number;
+}
+
 export interface Namespace {
   name: string;
   public: boolean;
   createdAt: string;
   repositories: number;
+  /** Tag globs that cannot be moved or deleted. */
+  immutableTags: string[];
+  /** `all`, `none` or platforms (`linux/amd64,linux/arm64`); null: the configured default. */
+  indexChildren: string | null;
+  quotaBytes: number | null;
+  usedBytes: number;
+  retention: RetentionPolicy | null;
   actions: Action[];
+}
+
+/** What a collection removed, or in a dry run would remove. */
+export interface GcReport {
+  durationMs: number;
+  manifests: number;
+  blobs: number;
+  /** The space reclaimed. */
+  bytes: number;
+  links: number;
+  uploads: number;
+  orphanFiles: number;
+  graceMs: number;
+  retention: { tags: number; manifests: number } | null;
+  error?: string;
+}
+
+export interface GcRun {
+  id: string;
+  trigger: 'cli' | 'api' | 'schedule';
+  dryRun: boolean;
+  status: 'running' | 'done' | 'failed' | 'abandoned';
+  startedAt: string;
+  finishedAt: string | null;
+  report: GcReport | null;
+}
+
+export interface GcRuns {
+  running: GcRun | null;
+  /** Newest first, at most 20. */
+  runs: GcRun[];
+}
+
+export interface RetentionReport {
+  dryRun: boolean;
+  namespaces: string[];
+  tags: { repository: string; tag: string; digest: string }[];
+  manifests: { repository: string; digest: string }[];
+  kept: number;
 }
 
 export interface Overview {

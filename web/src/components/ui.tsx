@@ -6,7 +6,7 @@
 import type { ComponentChildren } from 'preact';
 import { useEffect } from 'preact/hooks';
 import type { ApiError } from '../api';
-import { formatDateTime, formatRelative } from '../format';
+import { formatBytes, formatDateTime, formatRelative } from '../format';
 import { Link } from '../router';
 
 /**
@@ -94,6 +94,11 @@ export function Time(props: { at: string | null | undefined; fallback?: string }
       {formatRelative(props.at)}
     </time>
   );
+}
+
+/** A size in words (`1.2 GiB`) that keeps the exact byte count for machines in a <data> value. */
+export function Bytes(props: { bytes: number }) {
+  return <data value={String(props.bytes)}>{formatBytes(props.bytes)}</data>;
 }
 
 export function Badge(props: {

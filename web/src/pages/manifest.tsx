@@ -89,7 +89,7 @@ function ManifestBody(props: { repository: string; manifest: ManifestDetail }) {
         <Section title="Delete">
           <p>
             Deleting the manifest also removes {m.tags.length > 0 ? 'its tags' : 'it by digest'}.
-            Its layers stay stored: Berth has no garbage collection yet.
+            Its layers go with the next garbage collection, unless another image uses them.
           </p>
           <button type="button" class="button danger" onClick={() => setDeleting(true)}>
             Delete manifest

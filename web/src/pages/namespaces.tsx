@@ -3,6 +3,7 @@ import { del, patch, post, query, segment, useResource } from '../api';
 import { mayCreateNamespaces, useApp } from '../app-state';
 import { DangerButton, useAttempt } from '../components/actions';
 import { ConfirmDialog } from '../components/dialog';
+import { QuotaBadge } from '../components/usage';
 import {
   Badge,
   EmptyState,
@@ -14,7 +15,9 @@ import {
   TableWrap,
   Time,
 } from '../components/ui';
-import { plural } from '../format';
+import { formatUsage, plural } from '../format';
+import { namespaceHref } from '../paths';
+import { Link } from '../router';
 import type { Namespace } from '../types';
 
 export function NamespacesPage() {
@@ -36,7 +39,7 @@ export function NamespacesPage() {
       <p class="lead">
         The first part of an image name is its namespace (<code>team/app</code> lives in{' '}
         <code>team</code>). Access is granted per namespace; a public one can be pulled without
-        signing in.
+        signing in. Open a namespace for its quota, retention and tag rules.
       </p>
       {mayCreateNamespaces(session) && <CreateNamespace onCreated={list.reload} />}
       <ErrorMessage error={error} />
@@ -55,6 +58,7 @@ export function NamespacesPage() {
                   <th scope="col" class="num">
                     Repositories
                   </th>
+                  <th scope="col">Stored</th>
                   <th scope="col">Created</th>
                   <th scope="col">Your access</th>
                   <th scope="col">
@@ -66,16 +70,22 @@ export function NamespacesPage() {
                 {items.map((ns) => (
                   <tr key={ns.name}>
                     <th scope="row" class="fill">
-                      <NameLink
-                        href={`/repositories${query({ namespace: ns.name })}`}
-                        name={ns.name}
-                      />
+                      <NameLink href={namespaceHref(ns.name)} name={ns.name} />
                     </th>
                     <td data-label="Visibility">
                       {ns.public ? <Badge tone="info">public</Badge> : <Badge>private</Badge>}
                     </td>
                     <td class="num" data-label="Repositories">
-                      {ns.repositories}
+                      <Link
+                        href={`/repositories${query({ namespace: ns.name })}`}
+                        aria-label={`${plural(ns.repositories, 'repository', 'repositories')} in ${ns.name}`}
+                      >
+                        {ns.repositories}
+                      </Link>
+                    </td>
+                    <td data-label="Stored">
+                      {formatUsage(ns.usedBytes, ns.quotaBytes)}{' '}
+                      <QuotaBadge used={ns.usedBytes} quota={ns.quotaBytes} />
                     </td>
                     <td data-label="Created">
                       <Time at={ns.createdAt} />

@@ -1,20 +1,38 @@
 /**
  * What this Berth is and how clients reach it: version, storage and its use, authentication,
  * the configuration summary (the API never includes secrets), TLS and the private CA with the
- * commands that make docker and podman trust it.
+ * commands that make docker and podman trust it. Administrators also see garbage collection:
+ * what it would reclaim now, its last runs, and a button that runs it after a dry-run preview.
  */
+import { useEffect, useState } from 'preact/hooks';
+import { post, query, useResource } from '../api';
 import { useApp } from '../app-state';
+import { useAttempt } from '../components/actions';
+import { ConfirmDialog } from '../components/dialog';
 import { CopyButton, CopyField } from '../components/copy';
-import { Badge, Loading, PageHeader, Section, Time } from '../components/ui';
+import {
+  Badge,
+  Bytes,
+  EmptyState,
+  ErrorMessage,
+  Loaded,
+  Loading,
+  PageHeader,
+  Section,
+  TableWrap,
+  Time,
+} from '../components/ui';
 import {
   caDownloadCommand,
   clientSetupCommands,
   formatBytes,
   formatCount,
   formatDateTime,
+  formatDuration,
+  formatRemoved,
   formatSeconds,
 } from '../format';
-import type { SystemInfo } from '../types';
+import type { GcRun, GcRuns, SystemInfo } from '../types';
 
 export function SystemPage() {
   const { system } = useApp();
@@ -32,7 +50,7 @@ function YesNo(props: { value: boolean }) {
 
 function SystemBody(props: { system: SystemInfo }) {
   const s = props.system;
-  const { host } = useApp();
+  const { host, session } = useApp();
   return (
     <>
       <div class="columns">
@@ -100,6 +118,7 @@ function SystemBody(props: { system: SystemInfo }) {
           </dl>
         </Section>
       </div>
+      {session.isAdmin && <GarbageCollection />}
       <Tls system={s} host={host} />
     </>
   );
@@ -196,5 +215,266 @@ function Tls(props: { system: SystemInfo; host: string }) {
         </>
       )}
     </Section>
+  );
+}
+
+const TRIGGERS: Readonly<Record<GcRun['trigger'], string>> = {
+  api: 'from the UI or API',
+  cli: 'berth gc',
+  schedule: 'scheduled',
+};
+
+const STATUS_TONES = {
+  running: 'info',
+  done: 'good',
+  failed: 'bad',
+  abandoned: 'warn',
+} as const satisfies Record<GcRun['status'], string>;
+
+/** How often the runs list refreshes while a collection runs (started here or elsewhere). */
+const RUNNING_REFRESH_MS = 2000;
+
+/**
+ * Online garbage collection: pushes and pulls go on while it runs. "Check" is a dry run (it
+ * removes nothing and reports what a real run would); "Collect garbage" shows such a preview
+ * before it asks, then runs for real and reports what it removed.
+ */
+function GarbageCollection() {
+  const gc = useResource<GcRuns>('/gc');
+  const [estimate, setEstimate] = useState<GcRun | null>(null);
+  const [checking, setChecking] = useState(false);
+  const [confirming, setConfirming] = useState(false);
+  const [collected, setCollected] = useState<GcRun | null>(null);
+  const { error, attempt } = useAttempt();
+  const running = gc.data?.running ?? null;
+
+  useEffect(() => {
+    if (running === null) return;
+    const timer = window.setInterval(gc.reload, RUNNING_REFRESH_MS);
+    return () => window.clearInterval(timer);
+  }, [running?.id]);
+
+  // Until someone checks, the newest finished run tells: a dry run's estimate still holds if no
+  // collection ran after it.
+  const newest = gc.data?.runs.find((run) => run.status === 'done') ?? null;
+  const shown = estimate ?? (newest?.dryRun === true ? newest : null);
+
+  async function check(): Promise<void> {
+    setChecking(true);
+    setCollected(null);
+    await attempt(async () => {
+      setEstimate(await post<GcRun>(`/gc${query({ dryRun: true })}`));
+      gc.reload();
+    });
+    setChecking(false);
+  }
+
+  return (
+    <Section
+      title="Garbage collection"
+      actions={
+        <div class="form-buttons">
+          <button type="button" class="button" disabled={checking} onClick={() => void check()}>
+            {checking ? 'Checking…' : 'Check'}
+          </button>
+          <button
+            type="button"
+            class="button primary"
+            disabled={running !== null}
+            onClick={() => {
+              setCollected(null);
+              setConfirming(true);
+            }}
+          >
+            Collect garbage
+          </button>
+        </div>
+      }
+    >
+      <p>
+        Removes layers and manifests that no tag or image uses any more, and abandoned uploads,
+        while pushes and pulls go on. It also runs on the configured schedule.
+      </p>
+      <dl class="facts">
+        <dt>Reclaimable now</dt>
+        <dd>
+          {shown?.report ? (
+            <>
+              <strong>
+                <Bytes bytes={shown.report.bytes} />
+              </strong>{' '}
+              in {formatRemoved(shown.report)} <span class="muted">(checked </span>
+              <Time at={shown.finishedAt ?? shown.startedAt} />
+              <span class="muted">)</span>
+            </>
+          ) : (
+            <span class="muted">not checked yet: Check runs a dry run that removes nothing</span>
+          )}
+        </dd>
+        {running !== null && (
+          <>
+            <dt>Running</dt>
+            <dd>
+              <Badge tone="info">running</Badge> since <Time at={running.startedAt} />,{' '}
+              {TRIGGERS[running.trigger]}
+            </dd>
+          </>
+        )}
+      </dl>
+      <ErrorMessage error={error} />
+      {collected && <Collected run={collected} />}
+      <h3>Last runs</h3>
+      <Loaded resource={gc} what="the last collections">
+        {({ runs }) =>
+          runs.length === 0 ? (
+            <EmptyState title="No collection has run yet." />
+          ) : (
+            <GcRunTable runs={runs} />
+          )
+        }
+      </Loaded>
+      {confirming && (
+        <CollectDialog
+          onClose={() => setConfirming(false)}
+          onPreview={(run) => {
+            setEstimate(run);
+            gc.reload();
+          }}
+          onCollected={(run) => {
+            setCollected(run);
+            setEstimate(null);
+            gc.reload();
+          }}
+        />
+      )}
+    </Section>
+  );
+}
+
+/** The outcome of a collection run from this page: what it freed, or why it failed. */
+function Collected(props: { run: GcRun }) {
+  const { run } = props;
+  const report = run.report;
+  if (run.status === 'failed' || !report) {
+    return (
+      <ErrorMessage
+        error={`The collection failed: ${report?.error ?? 'the registry log says why'}.`}
+      />
+    );
+  }
+  return (
+    <p class="success" role="status">
+      Garbage collected: removed {formatRemoved(report)} and freed <Bytes bytes={report.bytes} /> in{' '}
+      {formatDuration(report.durationMs)}.
+    </p>
+  );
+}
+
+/**
+ * Asks before collecting, with a fresh dry run's numbers in the question; the button is ready
+ * once they are in. Blobs within the grace period are spared by both, so a push in progress
+ * never loses its layers.
+ */
+function CollectDialog(props: {
+  onClose: () => void;
+  onPreview: (run: GcRun) => void;
+  onCollected: (run: GcRun) => void;
+}) {
+  const [preview, setPreview] = useState<GcRun | null>(null);
+  const { error, attempt } = useAttempt();
+
+  useEffect(() => {
+    void attempt(async () => {
+      const run = await post<GcRun>(`/gc${query({ dryRun: true })}`);
+      setPreview(run);
+      props.onPreview(run);
+    });
+  }, []);
+
+  const report = preview?.report ?? null;
+  return (
+    <ConfirmDialog
+      title="Collect garbage?"
+      confirmLabel="Collect garbage"
+      ready={report !== null}
+      onClose={props.onClose}
+      onConfirm={async () => {
+        props.onCollected(await post<GcRun>('/gc'));
+      }}
+    >
+      {report ? (
+        <>
+          <p>
+            A dry run just now found{' '}
+            <strong>
+              <Bytes bytes={report.bytes} />
+            </strong>{' '}
+            to reclaim: {formatRemoved(report)}.
+          </p>
+          <p class="hint">
+            What was uploaded or last used within the past {formatDuration(report.graceMs)} stays,
+            so pushes in progress are safe. Removed images cannot be pulled again.
+          </p>
+        </>
+      ) : error !== null ? (
+        <ErrorMessage error={error} />
+      ) : (
+        <Loading what="a preview of what would go" />
+      )}
+    </ConfirmDialog>
+  );
+}
+
+function GcRunTable(props: { runs: GcRun[] }) {
+  return (
+    <TableWrap label="Garbage collection runs" stack>
+      <thead>
+        <tr>
+          <th scope="col">Started</th>
+          <th scope="col">Run</th>
+          <th scope="col">Status</th>
+          <th scope="col">Removed</th>
+          <th scope="col" class="num">
+            Freed
+          </th>
+          <th scope="col" class="num">
+            Took
+          </th>
+        </tr>
+      </thead>
+      <tbody>
+        {props.runs.map((run) => (
+          <tr key={run.id}>
+            <th scope="row">
+              <Time at={run.startedAt} />
+            </th>
+            <td data-label="Run">
+              {run.dryRun ? 'dry run' : 'collection'}{' '}
+              <span class="muted">{TRIGGERS[run.trigger]}</span>
+            </td>
+            <td data-label="Status">
+              <Badge tone={STATUS_TONES[run.status]}>{run.status}</Badge>
+              {run.report?.error !== undefined && <span class="muted"> {run.report.error}</span>}
+            </td>
+            <td data-label="Removed">
+              {run.report ? (
+                <>
+                  {run.dryRun && <span class="muted">would remove </span>}
+                  {formatRemoved(run.report)}
+                </>
+              ) : (
+                <span class="muted">—</span>
+              )}
+            </td>
+            <td class="num" data-label="Freed">
+              {run.report ? <Bytes bytes={run.report.bytes} /> : '—'}
+            </td>
+            <td class="num" data-label="Took">
+              {run.report ? formatDuration(run.report.durationMs) : '—'}
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </TableWrap>
   );
 }
