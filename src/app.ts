@@ -19,7 +19,10 @@ import { createThrottle } from './auth/throttle.js';
 import type { TlsStatus } from './http/api/index.js';
 import { buildServer } from './http/server.js';
 import { loadWebUi } from './http/ui.js';
+import { createGcService } from './lifecycle/gc-service.js';
 import type { Registry } from './registry/index.js';
+import { settleTrash } from './registry/trash.js';
+import { createPullLog, type PullLog } from './registry/pull-log.js';
 import { clientSetupForServing, resolveTls, type ServingTls } from './tls/setup.js';
 
 async function createAuth(
@@ -59,6 +62,8 @@ export interface BerthApp {
   /** Null when authentication is off. */
   readonly auth: AuthService | null;
   readonly identity: IdentityService;
+  /** Manifest GETs waiting to be written (every 10 s and on close); `flush()` writes them now. */
+  readonly pulls: PullLog;
   /** How the listeners speak TLS; null for plain HTTP. */
   readonly tls: ServingTls | null;
   /** The HTTP→HTTPS redirect listener's bound address, once listening (tls.redirectFrom). */
@@ -118,10 +123,21 @@ async function assembleApp(
   const auth = config.auth.enabled
     ? await createAuth(config, dataDir, registry, audit, options.throttleClock)
     : null;
+  const gc = createGcService({
+    meta: dataDir.meta,
+    storage: dataDir.storage,
+    uploads: registry.uploads,
+    config,
+    audit,
+  });
   const identity = createIdentityService({
     meta: dataDir.meta,
     audit,
     onCredentialsChanged: (user) => auth?.forget(user),
+  });
+  const pulls = createPullLog({
+    meta: dataDir.meta,
+    onError: (err) => server.log.warn({ err }, 'pull times not recorded'),
   });
   const server = await buildServer({
     registry,
@@ -132,6 +148,8 @@ async function assembleApp(
     identity,
     audit,
     meta: dataDir.meta,
+    pulls,
+    gc,
     tokenTtlSeconds: config.auth.tokenTtlSeconds,
     externalUrl: config.externalUrl,
     trustedProxies: config.trustedProxies,
@@ -151,6 +169,13 @@ async function assembleApp(
     );
   }
   await registry.uploads.removeOrphans();
+  const trash = await settleTrash(dataDir.meta, dataDir.storage);
+  if (trash.restored + trash.removed > 0)
+    server.log.warn(trash, 'settled the trash of a garbage collection that did not finish');
+  gc.schedule(
+    (report) => server.log.info({ gc: report }, 'scheduled garbage collection finished'),
+    (err: unknown) => server.log.error({ err }, 'scheduled garbage collection failed'),
+  );
 
   const listeners: (http.Server | https.Server)[] = [];
   let redirectAddress: string | null = null;
@@ -254,6 +279,7 @@ async function assembleApp(
 
   async function close(): Promise<void> {
     clearInterval(purge);
+    await gc.stop();
     const closed = listeners.map((l) => new Promise<void>((resolve) => l.close(() => resolve())));
     // Keep-alive connections become idle as their last response ends: close them as they do.
     const reaper = setInterval(() => {
@@ -269,6 +295,8 @@ async function assembleApp(
     for (const socket of sockets) socket.destroy();
     await Promise.all(closed);
     await server.close();
+    // After the last request: every pull it noted is written.
+    await pulls.close();
     await audit.flush();
     await dataDir.meta.close();
     await lock.release();
@@ -281,6 +309,7 @@ async function assembleApp(
     dataDir,
     auth,
     identity,
+    pulls,
     get tls() {
       return tls;
     },

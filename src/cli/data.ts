@@ -9,6 +9,7 @@ import { access, stat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
+import type { AuditLog } from '../auth/audit.js';
 import type { Actor, IdentityService } from '../auth/identity.js';
 import { ConfigError } from '../config/errors.js';
 import { loadConfig } from '../config/load.js';
@@ -26,6 +27,7 @@ export interface DataContext {
   dataDir: DataDir;
   registry: Registry;
   identity: IdentityService;
+  audit: AuditLog;
   /** The audit actor of changes made from this command line. */
   actor: Actor;
 }
@@ -72,6 +74,7 @@ export async function withDataDir<T>(
         dataDir,
         registry,
         identity,
+        audit,
         actor: { name: `cli:${userInfo().username}`, client: 'local' },
       });
     } finally {

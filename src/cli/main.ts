@@ -28,6 +28,8 @@ const COMMANDS: Readonly<Record<string, () => Promise<Register>>> = {
     (await import('./commands/nginx-config.js')).registerNginxConfigCommand,
   doctor: async () => (await import('./commands/doctor.js')).registerDoctorCommand,
   fsck: async () => (await import('./commands/fsck.js')).registerFsckCommand,
+  gc: async () => (await import('./commands/gc.js')).registerGcCommand,
+  retention: async () => (await import('./commands/retention.js')).registerRetentionCommand,
 };
 
 /** The command being run: the first argument, since no option of the program takes a value. */

@@ -10,9 +10,11 @@ import type { AuditLog } from '../auth/audit.js';
 import type { IdentityService } from '../auth/identity.js';
 import type { AuthService } from '../auth/service.js';
 import type { Principal } from '../auth/types.js';
-import type { IdentityMeta } from '../meta/identity.js';
+import type { MetaStore } from '../meta/store.js';
+import type { PullLog } from '../registry/pull-log.js';
 import type { Registry } from '../registry/index.js';
 import { VERSION } from '../cli/version.js';
+import type { GcService } from '../lifecycle/gc-service.js';
 import { apiPlugin, type TlsStatus } from './api/index.js';
 import { errorBody, handleError } from './errors.js';
 import { attachLazySchemas, lazySchemas } from './lazy-schemas.js';
@@ -36,7 +38,11 @@ export interface ServerOptions {
   auth: AuthService | null;
   identity: IdentityService;
   audit: AuditLog;
-  meta: IdentityMeta;
+  meta: MetaStore;
+  /** Where manifest GETs are noted (retention's "pulled within"). */
+  pulls: PullLog;
+  /** Garbage collection for the admin API. */
+  gc: GcService;
   tokenTtlSeconds: number;
   externalUrl: string | undefined;
   /** Proxies whose X-Forwarded-* headers are believed. */
@@ -125,6 +131,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     auth: options.auth,
     audit: options.audit,
     meta: options.meta,
+    pulls: options.pulls,
     tokenTtlSeconds: options.tokenTtlSeconds,
     externalUrl: options.externalUrl,
   });
@@ -135,6 +142,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     identity: options.identity,
     audit: options.audit,
     meta: options.meta,
+    gc: options.gc,
     system: {
       version: VERSION,
       storageBackend: options.registry.storageBackend,

@@ -14,11 +14,15 @@ import {
 } from '../core/namespace-policy.js';
 import { readStoredRetention } from '../core/retention-policy.js';
 import type { Page, PageRequest } from '../core/types.js';
+import type { GcMeta } from './gc.js';
 import type { IdentityMeta } from './identity.js';
 import { ManifestCache, type ChangeStamp } from './manifest-cache.js';
 import type { SchemaTables } from './schema.js';
 import { createSqlBrowseMeta } from './sql-browse.js';
+import { createSqlGcMeta } from './sql-gc.js';
 import { createSqlIdentityMeta } from './sql-identity.js';
+import { createSqlQuotaMeta, manifestQuotaRefusal } from './sql-quota.js';
+import { createSqlRetentionMeta } from './sql-retention.js';
 import type {
   BrokenReference,
   BrowseMeta,
@@ -30,8 +34,10 @@ import type {
   ManifestWrite,
   ManifestWriteResult,
   MetaStore,
+  QuotaMeta,
   NamespacePolicyPatch,
   NamespaceRow,
+  RetentionMeta,
   UploadRow,
 } from './store.js';
 
@@ -59,19 +65,31 @@ export interface SqlMetaStoreOptions {
 }
 
 export function createSqlMetaStore(db: Db, options: SqlMetaStoreOptions = {}): MetaStore {
-  // One object: the registry part (this class), identity (sql-identity.ts), browse (sql-browse.ts).
+  // One object: the registry part (this class), identity (sql-identity.ts), browse (sql-browse.ts),
+  // quota (sql-quota.ts), retention (sql-retention.ts).
+  const unflushed: UnflushedWrite = options.unflushed ?? ((d, write) => write(d));
+  // The mixins are plain objects, merged first: Object.assign is typed for three sources at most.
+  const mixins = {
+    ...createSqlIdentityMeta(db),
+    ...createSqlBrowseMeta(db),
+    ...createSqlQuotaMeta(db),
+    ...createSqlRetentionMeta(db, unflushed),
+    ...createSqlGcMeta(db),
+  };
   return Object.assign(
     new SqlMetaStore(
       db,
-      options.unflushed ?? ((d, write) => write(d)),
+      unflushed,
       options.changeStamp ? new ManifestCache(options.changeStamp) : null,
     ),
-    createSqlIdentityMeta(db),
-    createSqlBrowseMeta(db),
+    mixins,
   );
 }
 
-class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta | keyof BrowseMeta> {
+class SqlMetaStore implements Omit<
+  MetaStore,
+  keyof IdentityMeta | keyof BrowseMeta | keyof RetentionMeta | keyof QuotaMeta | keyof GcMeta
+> {
   constructor(
     private readonly db: Db,
     private readonly unflushed: UnflushedWrite,
@@ -247,15 +265,31 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta | keyof BrowseM
 
   // ── blobs ───────────────────────────────────────────────────────────────
 
-  async getLinkedBlob(repository: string, digest: string): Promise<{ size: number } | null> {
+  async getLinkedBlob(
+    repository: string,
+    digest: string,
+  ): Promise<{ size: number; usedAt: string } | null> {
     const row = await this.db
       .selectFrom('repository_blobs as l')
       .innerJoin('blobs as b', 'b.digest', 'l.digest')
-      .select('b.size')
+      .select(['b.size', 'l.used_at', 'l.created_at'])
       .where('l.repository', '=', repository)
       .where('l.digest', '=', digest)
       .executeTakeFirst();
-    return row ? { size: Number(row.size) } : null;
+    return row ? { size: Number(row.size), usedAt: row.used_at ?? row.created_at } : null;
+  }
+
+  async touchBlobLink(repository: string, digest: string): Promise<boolean> {
+    // Unflushed: a touch lost in a power cut lost the push that made it too.
+    const r = await this.unflushed(this.db, (db) =>
+      db
+        .updateTable('repository_blobs')
+        .set({ used_at: now() })
+        .where('repository', '=', repository)
+        .where('digest', '=', digest)
+        .executeTakeFirst(),
+    );
+    return Number(r.numUpdatedRows) > 0;
   }
 
   async getBlob(digest: string): Promise<{ size: number } | null> {
@@ -278,12 +312,22 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta | keyof BrowseM
     return rows.map((r) => r.repository);
   }
 
-  async linkBlob(
+  async mountBlob(
     repository: string,
     namespace: string,
     blob: { digest: string; size: number },
-  ): Promise<'ok' | 'namespace-missing'> {
-    return this.db.transaction().execute((tx) => linkBlob(tx, repository, namespace, blob));
+  ): Promise<'ok' | 'namespace-missing' | 'blob-missing'> {
+    return this.db.transaction().execute(async (tx) => {
+      // Only a blob that still has its row: GC removes the row and the file in one transaction,
+      // so a row read here has its file, and a mount can never recreate a collected blob's row.
+      const existing = await tx
+        .selectFrom('blobs')
+        .select('digest')
+        .where('digest', '=', blob.digest)
+        .executeTakeFirst();
+      if (!existing) return 'blob-missing';
+      return linkBlob(tx, repository, namespace, blob);
+    });
   }
 
   async unlinkBlob(repository: string, digest: string): Promise<DeleteResult> {
@@ -310,6 +354,12 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta | keyof BrowseM
       const policy = await namespacePolicy(tx, w.namespace);
       const moved = await movedImmutableTag(tx, w, policy);
       if (moved) return { ok: false, immutable: moved };
+      const quota = await manifestQuotaRefusal(
+        tx,
+        w.namespace,
+        w.references.filter((r) => r.kind === 'blob').map((r) => r.digest),
+      );
+      if (quota) return { ok: false, quota };
       if (w.verifyReferences) {
         const indexChildren = parseIndexChildren(policy?.indexChildren ?? w.indexChildren);
         const required = w.references.filter((r) =>
@@ -334,9 +384,13 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta | keyof BrowseM
           annotations: w.annotations ? JSON.stringify(w.annotations) : null,
           created_at: timestamp,
           pushed_by: w.pushedBy,
+          idle_since: timestamp,
         })
-        // Same digest, same bytes: a re-push changes nothing but the tags.
-        .onConflict((oc) => oc.columns(['repository', 'digest']).doNothing())
+        // Same digest, same bytes: a re-push changes nothing but the tags, and makes the manifest
+        // young again for GC (a client pushing an index's children by digest relies on them).
+        .onConflict((oc) =>
+          oc.columns(['repository', 'digest']).doUpdateSet({ idle_since: timestamp }),
+        )
         .execute();
       const references = dedupe(w.references);
       if (references.length > 0) {
@@ -353,6 +407,17 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta | keyof BrowseM
           .onConflict((oc) => oc.columns(['repository', 'manifest', 'digest']).doNothing())
           .execute();
       }
+      const movedFrom =
+        w.tags.length === 0
+          ? []
+          : await tx
+              .selectFrom('tags')
+              .select('digest')
+              .distinct()
+              .where('repository', '=', w.repository)
+              .where('name', 'in', w.tags)
+              .where('digest', '!=', w.digest)
+              .execute();
       for (const tag of w.tags) {
         await tx
           .insertInto('tags')
@@ -370,6 +435,7 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta | keyof BrowseM
           )
           .execute();
       }
+      for (const { digest } of movedFrom) await markIfUntagged(tx, w.repository, digest, timestamp);
       return { ok: true };
     });
   }
@@ -423,10 +489,24 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta | keyof BrowseM
     return row ? toManifestWithPayload(row) : null;
   }
 
-  async deleteManifest(repository: string, digest: string): Promise<ManifestDeleteResult> {
+  async deleteManifest(
+    repository: string,
+    digest: string,
+    untaggedOnly = false,
+  ): Promise<ManifestDeleteResult> {
     return this.db.transaction().execute(async (tx): Promise<ManifestDeleteResult> => {
       const referencedBy = await referrersOf(tx, repository, digest, 'manifest');
       if (referencedBy.length > 0) return { referencedBy };
+      if (untaggedOnly) {
+        const tagged = await tx
+          .selectFrom('tags')
+          .select('name')
+          .where('repository', '=', repository)
+          .where('digest', '=', digest)
+          .limit(1)
+          .executeTakeFirst();
+        if (tagged) return 'changed';
+      }
       const immutable = await immutableTagOf(tx, repository, digest);
       if (immutable) return { immutable };
       await tx
@@ -453,15 +533,21 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta | keyof BrowseM
   async deleteTag(
     repository: string,
     tag: string,
-  ): Promise<'deleted' | 'unknown' | { immutable: ImmutableTagRule }> {
+    expected?: { digest: string; pushedAt: string },
+  ): Promise<'deleted' | 'unknown' | 'changed' | { immutable: ImmutableTagRule }> {
     return this.db.transaction().execute(async (tx) => {
       const existing = await tx
         .selectFrom('tags')
-        .select('name')
+        .select(['digest', 'updated_at'])
         .where('repository', '=', repository)
         .where('name', '=', tag)
         .executeTakeFirst();
       if (!existing) return 'unknown';
+      if (
+        expected &&
+        (existing.digest !== expected.digest || existing.updated_at !== expected.pushedAt)
+      )
+        return 'changed';
       const immutable = await immutableRule(tx, repository, [tag]);
       if (immutable) return { immutable };
       await tx
@@ -469,6 +555,7 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta | keyof BrowseM
         .where('repository', '=', repository)
         .where('name', '=', tag)
         .execute();
+      await markIfUntagged(tx, repository, existing.digest, now());
       return 'deleted';
     });
   }
@@ -570,8 +657,12 @@ class SqlMetaStore implements Omit<MetaStore, keyof IdentityMeta | keyof BrowseM
     id: string,
     namespace: string,
     blob: { repository: string; digest: string; size: number },
-  ): Promise<'ok' | 'namespace-missing'> {
+    ensureContent: () => Promise<boolean>,
+  ): Promise<'ok' | 'namespace-missing' | 'content-missing'> {
     return this.db.transaction().execute(async (tx) => {
+      // Under the write lock, which GC holds while it moves a collected blob's file away: the
+      // file checked here stays until the row written below is committed.
+      if (!(await ensureContent())) return 'content-missing';
       const result = await linkBlob(tx, blob.repository, namespace, blob);
       await tx.deleteFrom('uploads').where('id', '=', id).execute();
       return result;
@@ -777,6 +868,32 @@ async function movedImmutableTag(
     : null;
 }
 
+/**
+ * A manifest that has just lost its last tag starts its untagged time now: GC collects an
+ * untagged manifest `gc.untaggedAfter` after this, not after it was first pushed.
+ */
+async function markIfUntagged(
+  tx: Tx,
+  repository: string,
+  digest: string,
+  at: string,
+): Promise<void> {
+  const tagged = await tx
+    .selectFrom('tags')
+    .select('name')
+    .where('repository', '=', repository)
+    .where('digest', '=', digest)
+    .limit(1)
+    .executeTakeFirst();
+  if (tagged) return;
+  await tx
+    .updateTable('manifests')
+    .set({ idle_since: at })
+    .where('repository', '=', repository)
+    .where('digest', '=', digest)
+    .execute();
+}
+
 /** Creates the repository row on first write; false when its namespace does not exist. */
 async function ensureRepository(tx: Tx, repository: string, namespace: string): Promise<boolean> {
   const existing = await tx
@@ -811,10 +928,11 @@ async function linkBlob(
     .values({ digest: blob.digest, size: blob.size, created_at: timestamp })
     .onConflict((oc) => oc.column('digest').doNothing())
     .execute();
+  // A link made again (a re-upload, a mount) is in use again: GC's grace starts over.
   await tx
     .insertInto('repository_blobs')
-    .values({ repository, digest: blob.digest, created_at: timestamp })
-    .onConflict((oc) => oc.columns(['repository', 'digest']).doNothing())
+    .values({ repository, digest: blob.digest, created_at: timestamp, used_at: timestamp })
+    .onConflict((oc) => oc.columns(['repository', 'digest']).doUpdateSet({ used_at: timestamp }))
     .execute();
   return 'ok';
 }
@@ -846,7 +964,7 @@ async function referrersOf(
  * Drops the repository row once nothing is left in it (no manifest, blob link or upload session),
  * so an emptied repository leaves the catalog. Tags need manifests, so they need no check.
  */
-async function dropIfEmpty(tx: Tx, repository: string): Promise<void> {
+export async function dropIfEmpty(tx: Tx, repository: string): Promise<void> {
   for (const table of ['manifests', 'repository_blobs', 'uploads'] as const) {
     const left = await tx
       .selectFrom(table)

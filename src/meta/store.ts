@@ -6,8 +6,10 @@
  * (`sql-store.ts`), with SQLite now and PostgreSQL later.
  */
 import type { ImmutableTagRule } from '../core/namespace-policy.js';
+import type { QuotaExceeded } from '../core/quota.js';
 import type { RetentionPolicy } from '../core/retention-policy.js';
 import type { Page, PageRequest } from '../core/types.js';
+import type { GcMeta } from './gc.js';
 import type { IdentityMeta } from './identity.js';
 
 export interface NamespaceRow {
@@ -83,13 +85,18 @@ export type ManifestWriteResult =
   | { ok: false; missing: ManifestReference[] }
   /** A tag of the write matches an immutable-tag rule and points at another digest. */
   | { ok: false; immutable: ImmutableTagRule }
+  /** The manifest makes its namespace hold more than its quota (meta/sql-quota.ts). */
+  | { ok: false; quota: QuotaExceeded }
   | { ok: false; namespaceMissing: true };
 
 /** A delete's outcome; refused (nothing changed) while manifests of the repository list it. */
 export type DeleteResult = 'deleted' | 'unknown' | { referencedBy: string[] };
 
-/** A manifest delete is also refused while a tag it would remove matches an immutable-tag rule. */
-export type ManifestDeleteResult = DeleteResult | { immutable: ImmutableTagRule };
+/**
+ * A manifest delete is also refused while a tag it would remove matches an immutable-tag rule;
+ * 'changed': a delete asked to be conditional found the row changed since the caller read it.
+ */
+export type ManifestDeleteResult = DeleteResult | 'changed' | { immutable: ImmutableTagRule };
 
 export interface UploadRow {
   id: string;
@@ -139,18 +146,29 @@ export interface RepoMeta {
 }
 
 export interface BlobMeta {
-  /** The blob as linked into a repository (the only way a repository can read it). */
-  getLinkedBlob(repository: string, digest: string): Promise<{ size: number } | null>;
+  /**
+   * The blob as linked into a repository (the only way a repository can read it); `usedAt` is
+   * the link's last upload, mount or push-time HEAD.
+   */
+  getLinkedBlob(
+    repository: string,
+    digest: string,
+  ): Promise<{ size: number; usedAt: string } | null>;
+  /** Marks the link used now (a push found it): GC's grace for it starts over. False if gone. */
+  touchBlobLink(repository: string, digest: string): Promise<boolean>;
   /** The blob if any repository holds it. */
   getBlob(digest: string): Promise<{ size: number } | null>;
   /** Repositories the blob is linked into (at most `limit`). */
   findBlobRepositories(digest: string, limit: number): Promise<string[]>;
-  /** Records the blob and links it into the repository; 'namespace-missing' if the namespace was deleted. */
-  linkBlob(
+  /**
+   * Links a stored blob into the repository (a cross-repository mount); 'blob-missing' when its
+   * row is gone (collected), 'namespace-missing' if the namespace was deleted.
+   */
+  mountBlob(
     repository: string,
     namespace: string,
     blob: { digest: string; size: number },
-  ): Promise<'ok' | 'namespace-missing'>;
+  ): Promise<'ok' | 'namespace-missing' | 'blob-missing'>;
   /** Unlinks the blob from the repository, unless a manifest of the repository lists it. */
   unlinkBlob(repository: string, digest: string): Promise<DeleteResult>;
 }
@@ -162,14 +180,23 @@ export interface ManifestMeta {
   /**
    * Deletes the manifest and every tag that points at it, unless an index in the same repository
    * lists it as a child (then nothing changes and the indexes are named): a tag must never point
-   * at an index whose child is gone.
+   * at an index whose child is gone. With `untaggedOnly` (retention), 'changed' while a tag
+   * points at it: a push that tagged it after the caller looked is never undone.
    */
-  deleteManifest(repository: string, digest: string): Promise<ManifestDeleteResult>;
-  /** Refused (nothing changed) when the tag matches an immutable-tag rule. */
+  deleteManifest(
+    repository: string,
+    digest: string,
+    untaggedOnly?: boolean,
+  ): Promise<ManifestDeleteResult>;
+  /**
+   * Refused (nothing changed) when the tag matches an immutable-tag rule. With `expected`
+   * (retention), 'changed' when the tag was moved or pushed again since the caller read it.
+   */
   deleteTag(
     repository: string,
     tag: string,
-  ): Promise<'deleted' | 'unknown' | { immutable: ImmutableTagRule }>;
+    expected?: { digest: string; pushedAt: string },
+  ): Promise<'deleted' | 'unknown' | 'changed' | { immutable: ImmutableTagRule }>;
   listTags(repository: string, page: PageRequest): Promise<Page<string>>;
   listReferrers(repository: string, subject: string, artifactType?: string): Promise<ManifestRow[]>;
 }
@@ -180,12 +207,17 @@ export interface UploadMeta {
   /** Compare-and-set of the offset: false when another writer moved it first. */
   advanceUpload(id: string, from: number, to: number, now: string): Promise<boolean>;
   deleteUpload(id: string): Promise<boolean>;
-  /** Links the finished blob and drops the upload row in one transaction. */
+  /**
+   * Links the finished blob and drops the upload row in one transaction. `ensureContent` runs
+   * inside it, under the lock GC takes to remove a blob, and makes sure the blob's file is in
+   * place (false: it is not and cannot be, nothing is written): a row never goes without a file.
+   */
   completeUpload(
     id: string,
     namespace: string,
     blob: { repository: string; digest: string; size: number },
-  ): Promise<'ok' | 'namespace-missing'>;
+    ensureContent: () => Promise<boolean>,
+  ): Promise<'ok' | 'namespace-missing' | 'content-missing'>;
   /** Sessions idle since before `updatedBefore`, by id, those after `afterId` only: a page. */
   listStaleUploads(updatedBefore: string, limit: number, afterId?: string): Promise<UploadRow[]>;
 }
@@ -284,6 +316,56 @@ export interface BrowseMeta {
   >;
 }
 
+/** A manifest GET, as the pull log (registry/pull-log.ts) batches it. */
+export interface PullRecord {
+  repository: string;
+  digest: string;
+  /** ISO-8601. */
+  at: string;
+}
+
+/** A tag with what retention weighs: when it was pushed, and its manifest's subject and last pull. */
+export interface RetentionTag {
+  tag: string;
+  digest: string;
+  pushedAt: string;
+  /** The manifest's subject: a referrer's tags are never pruned. */
+  subject: string | null;
+  lastPulledAt: string | null;
+}
+
+/** One repository as retention sees it (lifecycle/retention.ts), read in one transaction. */
+export interface RetentionView {
+  tags: RetentionTag[];
+  /** Every manifest digest of the repository. */
+  manifests: string[];
+  /** Index → child edges among the repository's manifests. */
+  children: { index: string; child: string }[];
+}
+
+/** Retention's reads and the batched pull times it weighs. */
+export interface RetentionMeta {
+  /**
+   * Sets `last_pulled_at` of each manifest (never back in time), in one transaction that need not
+   * reach the disk at once: losing pull times in a power cut is harmless. Gone manifests are skipped.
+   */
+  recordPulls(pulls: readonly PullRecord[]): Promise<void>;
+  retentionView(repository: string): Promise<RetentionView>;
+}
+
+/**
+ * What a namespace holds, for its quota: the distinct blobs (each counted once) that manifests of
+ * its repositories reference, plus those linked into its repositories at or after `linkedSince`
+ * (now minus the GC grace: a push in progress, layers uploaded, manifest not yet PUT).
+ */
+export interface QuotaMeta {
+  namespaceUsedBytes(namespace: string, linkedSince: string): Promise<number>;
+  /** The same for every namespace at once; a namespace that holds nothing is absent. */
+  usedBytesByNamespace(linkedSince: string): Promise<Map<string, number>>;
+  /** Whether the blob already counts in the namespace's usage (adding it costs nothing). */
+  namespaceHoldsBlob(namespace: string, digest: string, linkedSince: string): Promise<boolean>;
+}
+
 export interface MetaStore
   extends
     NamespaceMeta,
@@ -293,6 +375,9 @@ export interface MetaStore
     UploadMeta,
     IntegrityMeta,
     BrowseMeta,
+    QuotaMeta,
+    RetentionMeta,
+    GcMeta,
     IdentityMeta {
   close(): Promise<void>;
 }

@@ -11,6 +11,8 @@ import type { ByteRange } from '../core/types.js';
 import type { MetaStore } from '../meta/store.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { blobKey } from './layout.js';
+import { settleTrashed } from './trash.js';
+import type { QuotaService } from './quota.js';
 import { namespaceMissing, type RepositoryRef } from './repository.js';
 
 export interface BlobInfo {
@@ -21,6 +23,12 @@ export interface BlobInfo {
 export interface BlobService {
   /** Answered from the metadata alone; throws BLOB_UNKNOWN. */
   stat(repo: RepositoryRef, digest: Digest): Promise<BlobInfo>;
+  /**
+   * `stat` for a HEAD, which is how a pushing client finds a layer it need not upload: the
+   * link's GC grace starts over (a write at most once per touch interval), so the manifest PUT
+   * that follows finds the layer still there.
+   */
+  check(repo: RepositoryRef, digest: Digest): Promise<BlobInfo>;
   /** The caller consumes or destroys the stream. */
   open(
     repo: RepositoryRef,
@@ -50,8 +58,14 @@ export function createBlobService(deps: {
   meta: MetaStore;
   storage: StorageDriver;
   onMissingContent: (digest: Digest) => void;
+  quota: QuotaService;
+  /** GC's grace (`gc.grace`). */
+  gcGraceMs: number;
 }): BlobService {
   const { meta, storage } = deps;
+  // Often enough that a found link stays well inside the grace, rarely enough that a popular
+  // layer HEADed by every push costs one write a minute at most.
+  const touchEveryMs = Math.min(60_000, deps.gcGraceMs / 4);
 
   async function stat(repo: RepositoryRef, digest: Digest): Promise<BlobInfo> {
     const linked = await meta.getLinkedBlob(repo.name, digest);
@@ -80,12 +94,27 @@ export function createBlobService(deps: {
   return {
     stat,
 
+    async check(repo, digest) {
+      const linked = await meta.getLinkedBlob(repo.name, digest);
+      if (!linked) throw blobUnknown(digest);
+      if (Date.now() - Date.parse(linked.usedAt) >= touchEveryMs) {
+        // Gone between the read and the touch: collected just now, so the client must upload.
+        if (!(await meta.touchBlobLink(repo.name, digest))) throw blobUnknown(digest);
+      }
+      return { digest, size: linked.size };
+    },
+
     async open(repo, digest, range, signal) {
       const info = await stat(repo, digest);
-      const body = await storage.read(blobKey(digest), {
-        ...(range ? { range } : {}),
-        ...(signal ? { signal } : {}),
-      });
+      const read = () =>
+        storage.read(blobKey(digest), {
+          ...(range ? { range } : {}),
+          ...(signal ? { signal } : {}),
+        });
+      let body = await read();
+      // A garbage collection killed mid-transaction leaves a live blob's file in its trash: put
+      // it back (under GC's lock) rather than fail the pull until the next server start.
+      if (!body && (await settleTrashed(meta, storage, digest)) === 'restored') body = await read();
       if (!body) {
         deps.onMissingContent(digest);
         throw blobUnknown(digest);
@@ -98,9 +127,16 @@ export function createBlobService(deps: {
         ? await meta.getLinkedBlob(from.name, digest)
         : await readableAnywhere(digest, canRead);
       if (!source) return null;
+      const overQuota = await deps.quota.refusal(repo.namespace, { digest, size: source.size });
+      if (overQuota) throw overQuota;
       if (!(await storage.stat(blobKey(digest)))) return null;
-      const result = await meta.linkBlob(repo.name, repo.namespace, { digest, size: source.size });
+      const result = await meta.mountBlob(repo.name, repo.namespace, {
+        digest,
+        size: source.size,
+      });
       if (result === 'namespace-missing') throw namespaceMissing(repo.namespace);
+      // Collected since it was looked up: the client uploads it instead.
+      if (result === 'blob-missing') return null;
       return { digest, size: source.size };
     },
 

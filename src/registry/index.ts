@@ -11,6 +11,7 @@ import { createBrowseService, type BrowseService } from './browse.js';
 import { createDiscoveryService, type DiscoveryService } from './discovery.js';
 import { createManifestService, type ManifestService } from './manifests.js';
 import { createNamespaceService, type NamespaceService } from './namespaces.js';
+import { createQuotaService, type QuotaService } from './quota.js';
 import {
   createRepositoryService,
   resolveRepository,
@@ -38,6 +39,8 @@ export interface Registry {
   readonly manifests: ManifestService;
   readonly discovery: DiscoveryService;
   readonly namespaces: NamespaceService;
+  /** What each namespace holds against its quota, and the refusals of pushes that exceed it. */
+  readonly quota: QuotaService;
   /** Stored repositories as a whole: looked up by their stored name, deleted with their content. */
   readonly repositories: RepositoryService;
   /** Read-only views of stored content for the admin API and the web UI. */
@@ -60,14 +63,17 @@ export interface RegistryDeps {
 
 export function createRegistry(deps: RegistryDeps): Registry {
   const { meta, storage, options } = deps;
+  const quota = createQuotaService({ meta, graceMs: options.gcGraceMs });
   return {
     options,
     blobs: createBlobService({
       meta,
       storage,
+      quota,
       onMissingContent: deps.onMissingContent ?? (() => undefined),
+      gcGraceMs: options.gcGraceMs,
     }),
-    uploads: createUploadService({ meta, storage }),
+    uploads: createUploadService({ meta, storage, quota }),
     manifests: createManifestService({
       meta,
       options: {
@@ -77,6 +83,7 @@ export function createRegistry(deps: RegistryDeps): Registry {
     }),
     discovery: createDiscoveryService({ meta }),
     namespaces: createNamespaceService({ meta, defaultNamespace: options.defaultNamespace }),
+    quota,
     repositories: createRepositoryService({ meta, storage }),
     browse: createBrowseService({ meta, storage }),
     minChunkLength: storage.minChunkLength,

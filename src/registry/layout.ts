@@ -10,7 +10,7 @@
  *
  * Inputs are already-validated Digests and upload ids, so no key can contain `..` or `/` tricks.
  */
-import { digestAlgorithm, digestHex, type Digest } from '../core/digest.js';
+import { digestAlgorithm, digestHex, tryParseDigest, type Digest } from '../core/digest.js';
 
 export function blobKey(digest: Digest): string {
   const hex = digestHex(digest);
@@ -23,6 +23,24 @@ export function blobKey(digest: Digest): string {
  */
 export function quarantineKey(digest: Digest): string {
   return `quarantine/${digestAlgorithm(digest)}/${digestHex(digest)}`;
+}
+
+/**
+ * Where GC moves a blob's file in the transaction that deletes its row (lifecycle/gc.ts): out of
+ * `blobs/` at once, yet back in place if that transaction does not commit. Emptied after commit;
+ * what a crash leaves here is sorted out by the next collection or server start.
+ */
+export function trashKey(digest: Digest): string {
+  return `trash/${digestAlgorithm(digest)}/${digestHex(digest)}`;
+}
+
+export const TRASH_PREFIX = 'trash';
+
+/** The digest a trash key names, or null. */
+export function digestOfTrashKey(key: string): Digest | null {
+  const parts = key.split('/');
+  if (parts.length !== 3 || parts[0] !== TRASH_PREFIX) return null;
+  return tryParseDigest(`${parts[1] ?? ''}:${parts[2] ?? ''}`);
 }
 
 /** The 256 shard folders of sha256 blobs (sha512 blobs are rare: their shards appear on use). */

@@ -21,6 +21,7 @@ import { RegistryError, digestInvalid, uploadUnknown } from '../core/errors.js';
 import type { MetaStore, UploadRow } from '../meta/store.js';
 import { LengthMismatchError, ObjectMissingError, type StorageDriver } from '../storage/driver.js';
 import type { BlobInfo } from './blobs.js';
+import type { QuotaService } from './quota.js';
 import { blobKey, parseUploadId, UPLOADS_PREFIX, uploadKey, type UploadId } from './layout.js';
 import { assertNamespace, namespaceMissing, type RepositoryRef } from './repository.js';
 
@@ -80,6 +81,7 @@ interface HashState {
 export function createUploadService(deps: {
   meta: MetaStore;
   storage: StorageDriver;
+  quota: QuotaService;
   clock?: () => Date;
 }): UploadService {
   const { meta, storage } = deps;
@@ -187,6 +189,8 @@ export function createUploadService(deps: {
   return {
     async start(repo, owner, algorithm = 'sha256') {
       await assertNamespace(meta, repo);
+      const overQuota = await deps.quota.refusal(repo.namespace);
+      if (overQuota) throw overQuota;
       const id = randomUUID() as UploadId;
       const at = clock().toISOString();
       await meta.createUpload({
@@ -232,18 +236,47 @@ export function createUploadService(deps: {
             size: row.offset,
           });
         }
-        try {
-          await storage.move(uploadKey(row.id as UploadId), blobKey(digest));
-        } catch (e) {
-          if (e instanceof ObjectMissingError) throw uploadUnknown(row.id);
-          throw e;
+        const overQuota = await deps.quota.refusal(repo.namespace, { digest, size: row.offset });
+        if (overQuota) {
+          await discard(row.id);
+          throw overQuota;
+        }
+        const source = uploadKey(row.id as UploadId);
+        const target = blobKey(digest);
+        // Stored already (the same content pushed before): our copy stays in uploads/ until the
+        // row is committed, because GC may be taking the stored file away right now.
+        const stored = (await storage.stat(target)) !== null;
+        if (!stored) {
+          try {
+            await storage.move(source, target);
+          } catch (e) {
+            if (e instanceof ObjectMissingError) throw uploadUnknown(row.id);
+            throw e;
+          }
         }
         hashes.delete(row.id);
-        const result = await meta.completeUpload(row.id, repo.namespace, {
-          repository: repo.name,
-          digest,
-          size: row.offset,
-        });
+        const result = await meta.completeUpload(
+          row.id,
+          repo.namespace,
+          { repository: repo.name, digest, size: row.offset },
+          // Inside the transaction, under GC's lock: the file is there, or ours goes in now.
+          async () => {
+            if (await storage.stat(target)) return true;
+            if (!stored) return false;
+            await storage.move(source, target);
+            return true;
+          },
+        );
+        if (result === 'content-missing') {
+          // Only when a row without its file was being collected at this very moment.
+          await discard(row.id);
+          throw new RegistryError(
+            'BLOB_UPLOAD_UNKNOWN',
+            'the uploaded blob was removed by garbage collection as the upload completed; push it again',
+            { digest },
+          );
+        }
+        if (stored) await storage.delete(source);
         if (result === 'namespace-missing') throw namespaceMissing(repo.namespace);
         return { digest, size: row.offset };
       });

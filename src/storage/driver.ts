@@ -18,6 +18,14 @@ export interface ObjectStat {
   modifiedAt?: Date;
 }
 
+export interface WriteOptions {
+  /**
+   * False skips making the change durable before resolving (no directory fsync): only for GC's
+   * trash, where a crash that loses the change leaves a state the next run recovers either way.
+   */
+  sync?: boolean;
+}
+
 export interface AppendOptions {
   signal?: AbortSignal;
   /** Called with each chunk, in order, as it is written (the registry hashes here). */
@@ -43,12 +51,12 @@ export interface StorageDriver {
   /** Atomically creates or replaces a small object. */
   writeSmall(key: string, data: Uint8Array): Promise<void>;
   /** Idempotent. */
-  delete(key: string): Promise<void>;
+  delete(key: string, options?: WriteOptions): Promise<void>;
   /**
    * Moves an object into place atomically. When `to` already exists the source is dropped
    * and the target kept: callers only move content-addressed data, so both hold the same bytes.
    */
-  move(from: string, to: string): Promise<void>;
+  move(from: string, to: string, options?: WriteOptions): Promise<void>;
   /** Keys under a prefix, in no particular order. */
   list(prefix: string): AsyncIterable<string>;
 

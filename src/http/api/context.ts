@@ -14,7 +14,8 @@ import type { AuditLog } from '../../auth/audit.js';
 import type { Actor, IdentityService } from '../../auth/identity.js';
 import type { AuthService } from '../../auth/service.js';
 import { ANONYMOUS, type Action, type Principal } from '../../auth/types.js';
-import type { IdentityMeta } from '../../meta/identity.js';
+import type { MetaStore } from '../../meta/store.js';
+import type { GcService } from '../../lifecycle/gc-service.js';
 import type { Registry } from '../../registry/index.js';
 import { credentialOf, tokensEqual, type Session, type SessionStore } from './sessions.js';
 
@@ -62,7 +63,10 @@ export interface ApiOptions {
   auth: AuthService | null;
   identity: IdentityService;
   audit: AuditLog;
-  meta: IdentityMeta;
+  /** The whole store: identity for sessions, retention for its runs. */
+  meta: MetaStore;
+  /** Garbage collection (lifecycle/gc-service.ts). */
+  gc: GcService;
   system: SystemInfo;
   /** A session ends after this long without a request (default 8 hours). */
   sessionIdleSeconds?: number;

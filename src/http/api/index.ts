@@ -20,6 +20,8 @@ import { registerAuditRoutes } from './audit.js';
 import { createApi, type ApiOptions } from './context.js';
 import { registerNamespaceRoutes } from './namespaces.js';
 import { registerRepositoryRoutes } from './repositories.js';
+import { registerRetentionRoutes } from './retention.js';
+import { registerGcRoutes } from './gc.js';
 import { registerOpenApiRoute } from './openapi.js';
 import { registerRoleRoutes } from './roles.js';
 import { registerSessionRoutes } from './session.js';
@@ -83,6 +85,8 @@ export const apiPlugin: FastifyPluginAsync<ApiOptions> = async (app, options) =>
   registerTokenRoutes(api);
   registerNamespaceRoutes(api);
   registerRepositoryRoutes(api);
+  registerRetentionRoutes(api);
+  registerGcRoutes(api);
   registerAuditRoutes(api);
   registerSystemRoutes(api);
   registerOpenApiRoute(api);

@@ -18,6 +18,7 @@ import { MediaType, SUPPORTED_MANIFEST_TYPES } from '../../core/media-types.js';
 import { parseTag, type Tag } from '../../core/names.js';
 import type { Registry, RepositoryRef } from '../../registry/index.js';
 import { parseReadReference, parseReference } from '../../registry/manifests.js';
+import type { PullLog } from '../../registry/pull-log.js';
 import type { UploadState } from '../../registry/uploads.js';
 import {
   acceptsManifest,
@@ -41,6 +42,8 @@ export interface V2Context extends AccessContext {
   /** Who upload sessions started by this request belong to ('' without authentication). */
   owner: string;
   audit: AuditLog;
+  /** Manifest GETs are noted here for retention (written in batches). */
+  pulls: PullLog;
 }
 
 /** Pushes and deletes go to the audit log with who, what and from where. */
@@ -91,7 +94,10 @@ export async function getManifest(
     .header('content-length', manifest.size)
     .header('docker-content-digest', manifest.digest)
     .header('etag', `"${manifest.digest}"`);
-  return request.method === 'HEAD' ? sendEmpty(reply) : sendBuffer(reply, manifest.payload);
+  if (request.method === 'HEAD') return sendEmpty(reply);
+  // A GET is a pull; a HEAD is how clients check whether they need one (and how pushes probe).
+  ctx.pulls.record(repo.name, manifest.digest);
+  return sendBuffer(reply, manifest.payload);
 }
 
 export async function putManifest(
@@ -147,7 +153,10 @@ export async function getBlob(
 ): Promise<void> {
   const { request, reply, registry } = ctx;
   const digest = parseDigest(rawDigest);
-  const info = await registry.blobs.stat(repo, digest);
+  const info =
+    request.method === 'HEAD'
+      ? await registry.blobs.check(repo, digest)
+      : await registry.blobs.stat(repo, digest);
   const etag = `"${digest}"`;
   reply
     .header('docker-content-digest', digest)

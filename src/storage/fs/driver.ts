@@ -21,6 +21,7 @@ import {
   type AppendOptions,
   type ObjectStat,
   type StorageDriver,
+  type WriteOptions,
 } from '../driver.js';
 
 /** Pull reads: 1 MiB measured ~25 % less server CPU per GB than 256 KiB (fewer reads and socket writes). */
@@ -127,17 +128,17 @@ class FsDriver implements StorageDriver {
     }
   }
 
-  async delete(key: string): Promise<void> {
+  async delete(key: string, options: WriteOptions = {}): Promise<void> {
     const file = this.pathOf(key);
     try {
       await fs.unlink(file);
-      await syncDir(path.dirname(file));
+      if (options.sync !== false) await syncDir(path.dirname(file));
     } catch (e) {
       if (!isNotFound(e)) throw wrap(e, 'delete', key);
     }
   }
 
-  async move(from: string, to: string): Promise<void> {
+  async move(from: string, to: string, options: WriteOptions = {}): Promise<void> {
     const source = this.pathOf(from);
     const target = this.pathOf(to);
     try {
@@ -145,7 +146,7 @@ class FsDriver implements StorageDriver {
       // rename(2) replaces atomically; callers only move content-addressed data, so an existing
       // target holds the same bytes and replacing it changes nothing.
       await fs.rename(source, target);
-      await syncDir(path.dirname(target));
+      if (options.sync !== false) await syncDir(path.dirname(target));
     } catch (e) {
       if (isNotFound(e) && !(await exists(source)))
         throw new ObjectMissingError(`${from} does not exist`);
