@@ -11,6 +11,8 @@ import type { Session, SystemInfo } from './types';
 export interface AppState {
   session: Session;
   system: SystemInfo | undefined;
+  /** Fetches the system summary again, e.g. after a garbage collection changed what is stored. */
+  reloadSystem: () => void;
   /** host[:port] for docker/podman commands. */
   host: string;
   client: Client;

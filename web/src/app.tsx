@@ -110,9 +110,10 @@ export function App() {
             setClient,
             signOut,
             endSession,
+            reloadSystem: system.reload,
           }
         : null,
-    [session, system.data, client, setClient, signOut, endSession],
+    [session, system.data, system.reload, client, setClient, signOut, endSession],
   );
 
   if (bootError !== null) {

@@ -27,6 +27,8 @@ const KNOWN_ACTIONS = [
   'namespace.create',
   'namespace.update',
   'namespace.delete',
+  'gc.run',
+  'retention.run',
   'user.create',
   'user.delete',
   'user.disable',

@@ -84,7 +84,9 @@ function SystemBody(props: { system: SystemInfo }) {
             {s.storage.bytes !== undefined && (
               <>
                 <dt>Used</dt>
-                <dd>{formatBytes(s.storage.bytes)}</dd>
+                <dd>
+                  <Bytes bytes={s.storage.bytes} />
+                </dd>
               </>
             )}
             {s.storage.blobs !== undefined && (
@@ -240,6 +242,7 @@ const RUNNING_REFRESH_MS = 2000;
  * before it asks, then runs for real and reports what it removed.
  */
 function GarbageCollection() {
+  const { reloadSystem } = useApp();
   const gc = useResource<GcRuns>('/gc');
   const [estimate, setEstimate] = useState<GcRun | null>(null);
   const [checking, setChecking] = useState(false);
@@ -307,6 +310,10 @@ function GarbageCollection() {
               <Time at={shown.finishedAt ?? shown.startedAt} />
               <span class="muted">)</span>
             </>
+          ) : newest !== null ? (
+            <span class="muted">
+              not checked since the last collection (<Time at={newest.startedAt} />)
+            </span>
           ) : (
             <span class="muted">not checked yet: Check runs a dry run that removes nothing</span>
           )}
@@ -344,6 +351,8 @@ function GarbageCollection() {
             setCollected(run);
             setEstimate(null);
             gc.reload();
+            // What is stored (the Storage panel above) just went down.
+            reloadSystem();
           }}
         />
       )}
@@ -412,8 +421,10 @@ function CollectDialog(props: {
             to reclaim: {formatRemoved(report)}.
           </p>
           <p class="hint">
-            What was uploaded or last used within the past {formatDuration(report.graceMs)} stays,
-            so pushes in progress are safe. Removed images cannot be pulled again.
+            {report.graceMs > 0
+              ? `What was uploaded or last used within the past ${formatDuration(report.graceMs)} stays, so pushes in progress are safe.`
+              : 'The grace period is 0: layers a push in progress has uploaded can go too.'}{' '}
+            Removed images cannot be pulled again.
           </p>
         </>
       ) : error !== null ? (
@@ -466,7 +477,7 @@ function GcRunTable(props: { runs: GcRun[] }) {
                 <span class="muted">—</span>
               )}
             </td>
-            <td class="num" data-label="Freed">
+            <td class={run.dryRun ? 'num muted' : 'num'} data-label="Freed">
               {run.report ? <Bytes bytes={run.report.bytes} /> : '—'}
             </td>
             <td class="num" data-label="Took">
