@@ -78,8 +78,20 @@ export interface GcReport {
   retention: { tags: number; manifests: number } | null;
   /** The first removed items (`repository@digest`, digests), at most LISTED of each. */
   removed: { manifests: string[]; blobs: string[]; truncated: boolean };
+  /** The process's peak resident memory when the run ended (for `berth gc`: the run's own). */
+  maxRssBytes: number;
   /** Set when the run stopped early (aborted or failed). */
   error?: string;
+}
+
+/**
+ * Fault injection for the crash tests: `BERTH_GC_CRASH_AT=manifest|trash|commit` kills the
+ * process (SIGKILL, as `kill -9`) right after the first manifest delete, inside the first blob
+ * transaction after a file went to the trash, or after that transaction's commit before the trash
+ * is emptied. A kill at an exact point cannot be timed from outside the process.
+ */
+function crashPoint(point: 'manifest' | 'trash' | 'commit'): void {
+  if (process.env['BERTH_GC_CRASH_AT'] === point) process.kill(process.pid, 'SIGKILL');
 }
 
 /** Items named in a report; the counts cover everything. */
@@ -212,6 +224,7 @@ export async function runGc(deps: GcDeps, options: GcOptions): Promise<GcReport>
     trashSettled: 0,
     retention: null,
     removed: { manifests: [], blobs: [], truncated: false },
+    maxRssBytes: 0,
   };
   try {
     await new Collection(deps, options, report, started).run();
@@ -223,6 +236,7 @@ export async function runGc(deps: GcDeps, options: GcOptions): Promise<GcReport>
   const finished = now();
   report.finishedAt = new Date(finished).toISOString();
   report.durationMs = finished - started;
+  report.maxRssBytes = process.resourceUsage().maxRSS * 1024;
   await meta.finishGcRun(
     id,
     report.finishedAt,
@@ -332,6 +346,8 @@ class Collection {
         this.plannedManifests.add(name);
       } else if ((await meta.collectManifest(repository, m.digest, m.idleSince)) !== 'deleted') {
         continue;
+      } else {
+        crashPoint('manifest');
       }
       this.report.manifests += 1;
       this.list(this.report.removed.manifests, name);
@@ -367,6 +383,7 @@ class Collection {
           (digest) => this.trash(digest),
         );
         this.report.links += result.links;
+        if (result.blobs.length > 0) crashPoint('commit');
         await this.emptyTrash(result.blobs);
       }
       if (page.length < PAGE) return;
@@ -389,6 +406,7 @@ class Collection {
     if (!parsed) return;
     try {
       await this.deps.storage.move(blobKey(parsed), trashKey(parsed), { sync: false });
+      crashPoint('trash');
     } catch (e) {
       // A row without its file (fsck's "missing blob"): the row goes all the same.
       if (!(e instanceof ObjectMissingError)) throw e;

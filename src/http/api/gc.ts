@@ -20,6 +20,7 @@ const GcReport = Type.Object({
   uploads: Type.Integer({ description: 'Expired upload sessions removed' }),
   orphanFiles: Type.Integer({ description: 'Files without a row removed' }),
   trashSettled: Type.Integer(),
+  maxRssBytes: Type.Integer({ description: "The process's peak resident memory at the end" }),
   retention: Type.Union([
     Type.Object({ tags: Type.Integer(), manifests: Type.Integer() }),
     Type.Null(),
