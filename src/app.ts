@@ -173,7 +173,8 @@ async function assembleApp(
   if (trash.restored + trash.removed > 0)
     server.log.warn(trash, 'settled the trash of a garbage collection that did not finish');
   gc.schedule(
-    (report) => server.log.info({ gc: report }, 'scheduled garbage collection finished'),
+    ({ removed: _names, ...counts }) =>
+      server.log.info({ gc: counts }, 'scheduled garbage collection finished'),
     (err: unknown) => server.log.error({ err }, 'scheduled garbage collection failed'),
   );
 

@@ -38,6 +38,7 @@ import {
   quarantineKey,
   UPLOADS_PREFIX,
 } from '../registry/layout.js';
+import { settleTrash } from '../registry/trash.js';
 import type { StorageDriver } from '../storage/driver.js';
 
 export type FindingKind =
@@ -71,6 +72,11 @@ export interface FsckReport {
   bytes: number;
   manifestReferencesBroken: number;
   durationMs: number;
+  /**
+   * Files a garbage collection killed mid-way left in its trash, settled before the check (put
+   * back when their transaction did not commit, else removed): GC's own recovery, not a finding.
+   */
+  trashSettled: number;
   /** True when nothing (but recent files) was found. */
   clean: boolean;
 }
@@ -104,6 +110,7 @@ type Meta = Pick<
   | 'forgetBlob'
   | 'getBlob'
   | 'getUpload'
+  | 'withBlobRow'
 >;
 
 /** The digest a blob key names, or null when the file cannot be one of ours. */
@@ -164,6 +171,9 @@ export async function runFsck(
   >;
   const progress: FsckProgress = { blobs: 0, bytes: 0 };
   let brokenReferences = 0;
+  // First, or a live blob whose file an interrupted GC left in the trash would read as missing
+  // (and `--repair` would forget it).
+  const trash = await settleTrash(meta, storage);
 
   const report = (finding: Finding): void => {
     findings.push(finding);
@@ -285,6 +295,7 @@ export async function runFsck(
     bytes: progress.bytes,
     manifestReferencesBroken: brokenReferences,
     durationMs: now() - started,
+    trashSettled: trash.restored + trash.removed,
     clean: Object.values(counts).every((n) => n === 0),
   };
 }
