@@ -173,8 +173,19 @@ async function assembleApp(
   if (trash.restored + trash.removed > 0)
     server.log.warn(trash, 'settled the trash of a garbage collection that did not finish');
   gc.schedule(
-    ({ removed: _names, ...counts }) =>
-      server.log.info({ gc: counts }, 'scheduled garbage collection finished'),
+    (r) =>
+      server.log.info(
+        {
+          gc: {
+            id: r.id,
+            manifests: r.manifests,
+            blobs: r.blobs,
+            bytes: r.bytes,
+            ms: r.durationMs,
+          },
+        },
+        'scheduled garbage collection finished',
+      ),
     (err: unknown) => server.log.error({ err }, 'scheduled garbage collection failed'),
   );
 
