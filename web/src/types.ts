@@ -67,6 +67,8 @@ export interface GcReport {
   orphanFiles: number;
   graceMs: number;
   retention: { tags: number; manifests: number } | null;
+  /** The first removed items: manifests as `repository@digest`, blob digests. */
+  removed?: { manifests: string[]; blobs: string[]; truncated: boolean };
   error?: string;
 }
 

@@ -31,8 +31,11 @@ import {
   formatDuration,
   formatRemoved,
   formatSeconds,
+  shortDigest,
 } from '../format';
-import type { GcRun, GcRuns, SystemInfo } from '../types';
+import { manifestHref } from '../paths';
+import { Link } from '../router';
+import type { GcReport, GcRun, GcRuns, SystemInfo } from '../types';
 
 export function SystemPage() {
   const { system } = useApp();
@@ -426,6 +429,7 @@ function CollectDialog(props: {
               : 'The grace period is 0: layers a push in progress has uploaded can go too.'}{' '}
             Removed images cannot be pulled again.
           </p>
+          <RemovedManifests report={report} />
         </>
       ) : error !== null ? (
         <ErrorMessage error={error} />
@@ -433,6 +437,34 @@ function CollectDialog(props: {
         <Loading what="a preview of what would go" />
       )}
     </ConfirmDialog>
+  );
+}
+
+/** The manifests a dry run found, each a link to its page (they are still there to look at). */
+function RemovedManifests(props: { report: GcReport }) {
+  const removed = props.report.removed;
+  if (!removed || removed.manifests.length === 0) return null;
+  return (
+    <details class="more">
+      <summary>
+        Manifests that go ({formatCount(props.report.manifests)}
+        {removed.truncated ? ', the first listed' : ''})
+      </summary>
+      <ul class="plain-list">
+        {removed.manifests.map((name) => {
+          const at = name.lastIndexOf('@');
+          const repository = name.slice(0, at);
+          const digest = name.slice(at + 1);
+          return (
+            <li key={name}>
+              <Link href={manifestHref(repository, digest)} class="mono">
+                {repository}@{shortDigest(digest)}
+              </Link>
+            </li>
+          );
+        })}
+      </ul>
+    </details>
   );
 }
 
