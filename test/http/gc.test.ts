@@ -258,3 +258,70 @@ describe('garbage collection over the reference graph', () => {
     expect(res.status).toBe(400);
   });
 });
+
+describe('the schedule', () => {
+  let scheduled: TestServer;
+
+  beforeAll(async () => {
+    scheduled = await startServer({ configure: (c) => (c.gc.schedule = '1s') });
+  });
+
+  afterAll(async () => {
+    await scheduled.close();
+  });
+
+  it('runs on gc.schedule, recorded as trigger "schedule"', async () => {
+    const deadline = Date.now() + 20_000;
+    let runs: { trigger: string; status: string }[] = [];
+    while (Date.now() < deadline) {
+      const res = await fetch(`${scheduled.url}/api/v1/gc`);
+      runs = ((await res.json()) as { runs: typeof runs }).runs;
+      if (runs.some((r) => r.trigger === 'schedule' && r.status === 'done')) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(runs.some((r) => r.trigger === 'schedule' && r.status === 'done')).toBe(true);
+  });
+});
+
+describe('one real collection at a time', () => {
+  let single: TestServer;
+
+  beforeAll(async () => {
+    single = await startServer({ configure: (c) => (c.gc.schedule = 'off') });
+  });
+
+  afterAll(async () => {
+    await single.close();
+  });
+
+  it('refuses a second real run while another process runs one (409), takes over a dead one', async () => {
+    const meta = single.app.dataDir.meta;
+    const at = new Date().toISOString();
+    // Another process's run, alive: its heartbeat is fresh.
+    const other = await meta.startGcRun({
+      id: 'other-process-run',
+      trigger: 'cli',
+      dryRun: false,
+      at,
+      aliveAfter: at,
+    });
+    expect(other.ok).toBe(true);
+    const refused = await fetch(`${single.url}/api/v1/gc`, { method: 'POST' });
+    expect(refused.status).toBe(409);
+    const body = (await refused.json()) as { errors: { code: string; message: string }[] };
+    expect(body.errors[0]?.code).toBe('CONFLICT');
+    expect(body.errors[0]?.message).toContain('other-process-run');
+    // A dry run does not wait for it.
+    expect((await fetch(`${single.url}/api/v1/gc?dryRun=true`, { method: 'POST' })).status).toBe(
+      200,
+    );
+    // Its process died: the heartbeat grows old, and the next run marks it abandoned.
+    await meta.heartbeatGcRun('other-process-run', '2000-01-01T00:00:00.000Z');
+    const next = await fetch(`${single.url}/api/v1/gc`, { method: 'POST' });
+    expect(next.status).toBe(200);
+    const listed = (await (await fetch(`${single.url}/api/v1/gc`)).json()) as {
+      runs: { id: string; status: string }[];
+    };
+    expect(listed.runs.find((r) => r.id === 'other-process-run')?.status).toBe('abandoned');
+  });
+});
