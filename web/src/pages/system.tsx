@@ -298,8 +298,9 @@ function GarbageCollection() {
       }
     >
       <p>
-        Removes layers and manifests that no tag or image uses any more, and abandoned uploads,
-        while pushes and pulls go on. It also runs on the configured schedule.
+        Applies the namespaces’ retention policies, then removes manifests and layers that no tag or
+        image uses any more, and abandoned uploads, while pushes and pulls go on. It also runs on
+        the configured schedule.
       </p>
       <dl class="facts">
         <dt>Reclaimable now</dt>
@@ -308,8 +309,8 @@ function GarbageCollection() {
             <>
               <strong>
                 <Bytes bytes={shown.report.bytes} />
-              </strong>{' '}
-              in {formatRemoved(shown.report)} <span class="muted">(checked </span>
+              </strong>
+              : {formatRemoved(shown.report)} <span class="muted">(checked </span>
               <Time at={shown.finishedAt ?? shown.startedAt} />
               <span class="muted">)</span>
             </>
