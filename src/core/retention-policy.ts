@@ -44,6 +44,12 @@ export function prunesTags(p: RetentionPolicy): boolean {
 
 /** Validates a policy (from JSON or the text form); throws INVALID_REQUEST naming the field. */
 export function validateRetention(p: RetentionPolicy): RetentionPolicy {
+  // A misspelt rule (`keepTag`) must not be dropped quietly: the tags it was to keep would go.
+  const unknown = Object.keys(p).find((k) => !(Object.values(KEYS) as string[]).includes(k));
+  if (unknown !== undefined)
+    throw invalid(
+      `retention has no rule ${JSON.stringify(unknown.slice(0, 100))}: the rules are keepLast, keepDays, keepTags, untaggedDays`,
+    );
   const out: RetentionPolicy = {};
   const int = (name: string, v: unknown, min: number, max: number): number => {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)

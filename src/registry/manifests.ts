@@ -7,6 +7,7 @@
 import { digestAlgorithm, digestOf, tryParseDigest, type Digest } from '../core/digest.js';
 import { RegistryError, digestInvalid, manifestUnknown, stillReferenced } from '../core/errors.js';
 import { immutableTagDenied } from '../core/namespace-policy.js';
+import { quotaExceeded } from '../core/quota.js';
 import { parseTag, isValidTag, type Tag } from '../core/names.js';
 import type { ManifestWithPayload, MetaStore } from '../meta/store.js';
 import { parseManifest } from './manifest-parse.js';
@@ -133,6 +134,7 @@ export function createManifestService(deps: {
       if (!result.ok) {
         if ('namespaceMissing' in result) throw namespaceMissing(repo.namespace);
         if ('immutable' in result) throw immutableTagDenied(result.immutable, 'moved');
+        if ('quota' in result) throw quotaExceeded(result.quota);
         const first = result.missing[0];
         throw new RegistryError(
           'MANIFEST_BLOB_UNKNOWN',

@@ -10,7 +10,8 @@ import {
   parseIndexChildren,
   parseTagPatterns,
 } from '../core/namespace-policy.js';
-import type { MetaStore, NamespaceRow } from '../meta/store.js';
+import { validateRetention } from '../core/retention-policy.js';
+import type { MetaStore, NamespacePolicyPatch, NamespaceRow } from '../meta/store.js';
 
 export interface NamespaceService {
   create(name: string, options?: { public?: boolean }): Promise<NamespaceRow>;
@@ -23,13 +24,11 @@ export interface NamespaceService {
   get(name: string): Promise<NamespaceRow | null>;
   setPublic(name: string, isPublic: boolean): Promise<void>;
   /**
-   * Sets the namespace's rules (INVALID_REQUEST on a bad pattern or platform list): immutable-tag
-   * patterns ([] clears them) and which index children must exist (null inherits the default).
+   * Sets the namespace's rules (INVALID_REQUEST on a bad value, and then nothing changes):
+   * immutable-tag patterns ([] clears them), which index children must exist (null inherits the
+   * default), the quota in bytes and the retention policy (null: none).
    */
-  setPolicy(
-    name: string,
-    policy: { immutableTags?: readonly string[]; indexChildren?: string | null },
-  ): Promise<void>;
+  setPolicy(name: string, policy: NamespacePolicyPatch): Promise<void>;
   /** Refuses while repositories remain, and the default namespace, unless `force`. */
   delete(name: string, options?: { force?: boolean }): Promise<void>;
 }
@@ -82,9 +81,15 @@ export function createNamespaceService(deps: {
         policy.indexChildren == null
           ? policy.indexChildren
           : formatIndexChildren(parseIndexChildren(policy.indexChildren));
+      const quotaBytes =
+        policy.quotaBytes == null ? policy.quotaBytes : checkQuota(policy.quotaBytes);
+      const retention =
+        policy.retention == null ? policy.retention : validateRetention(policy.retention);
       const patch = {
         ...(immutableTags !== undefined && { immutableTags }),
         ...(indexChildren !== undefined && { indexChildren }),
+        ...(quotaBytes !== undefined && { quotaBytes }),
+        ...(retention !== undefined && { retention }),
       };
       if (!(await meta.setNamespacePolicy(name, patch))) {
         throw new RegistryError('NAME_UNKNOWN', `namespace "${name}" does not exist`, {
@@ -116,4 +121,12 @@ export function createNamespaceService(deps: {
       }
     },
   };
+}
+
+function checkQuota(bytes: number): number {
+  if (!Number.isSafeInteger(bytes) || bytes < 0)
+    throw new RegistryError('INVALID_REQUEST', 'a quota is a whole number of bytes, 0 or more', {
+      quotaBytes: bytes,
+    });
+  return bytes;
 }

@@ -4,6 +4,8 @@
  */
 import type { Command } from 'commander';
 import { RegistryError } from '../../core/errors.js';
+import { formatSize, parseSize } from '../../core/quota.js';
+import { formatRetention, parseRetention } from '../../core/retention-policy.js';
 import type { Registry } from '../../registry/index.js';
 import { dataOptions, withDataDir, type DataFlags } from '../data.js';
 
@@ -34,20 +36,26 @@ export function registerNamespaceCommands(program: Command): void {
     ns.command('list').description('list namespaces').option('--json', 'print JSON', false),
   ).action(async (flags: DataFlags & { json: boolean }) => {
     await withRegistry(flags, async (r) => {
-      const rows = await r.namespaces.list();
+      const used = await r.quota.usedBytesByNamespace();
+      const rows = (await r.namespaces.list()).map((row) => ({
+        ...row,
+        usedBytes: used.get(row.name) ?? 0,
+      }));
       if (flags.json) {
         process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
         return;
       }
       process.stdout.write(
-        `${'NAME'.padEnd(32)} ${'KIND'.padEnd(8)} ${'ACCESS'.padEnd(8)} ${'REPOSITORIES'.padEnd(12)} ${'INDEX CHILDREN'.padEnd(16)} IMMUTABLE TAGS\n`,
+        `${'NAME'.padEnd(32)} ${'KIND'.padEnd(8)} ${'ACCESS'.padEnd(8)} ${'REPOSITORIES'.padEnd(12)} ${'USED / QUOTA'.padEnd(22)} ${'INDEX CHILDREN'.padEnd(16)} ${'IMMUTABLE TAGS'.padEnd(16)} RETENTION\n`,
       );
       for (const row of rows) {
         // "(default)": the namespace inherits manifests.indexChildren from the configuration.
         const children = row.indexChildren ?? '(default)';
         const immutable = row.immutableTags.length > 0 ? row.immutableTags.join(' ') : '-';
+        const quota = row.quotaBytes === null ? '-' : formatSize(row.quotaBytes);
+        const usage = `${formatSize(row.usedBytes)} / ${quota}`;
         process.stdout.write(
-          `${row.name.padEnd(32)} ${row.kind.padEnd(8)} ${(row.public ? 'public' : 'private').padEnd(8)} ${String(row.repositories).padEnd(12)} ${children.padEnd(16)} ${immutable}\n`,
+          `${row.name.padEnd(32)} ${row.kind.padEnd(8)} ${(row.public ? 'public' : 'private').padEnd(8)} ${String(row.repositories).padEnd(12)} ${usage.padEnd(22)} ${children.padEnd(16)} ${immutable.padEnd(16)} ${formatRetention(row.retention)}\n`,
         );
       }
     });
@@ -68,6 +76,14 @@ export function registerNamespaceCommands(program: Command): void {
       .option(
         '--index-children <which>',
         'index children that must exist: all, none, PLATFORM,... (linux/amd64,linux/arm64), or default (inherit manifests.indexChildren)',
+      )
+      .option(
+        '--quota <size>',
+        'bytes its distinct blobs may take: 10GiB, 500MB, 1.5G (K M G T binary, KB MB GB TB decimal), or none',
+      )
+      .option(
+        '--retention <rules>',
+        'keep-last=N,keep-days=N,keep-tags=REGEX,untagged-days=N (tags kept if any keep rule matches), or off',
       ),
   ).action(
     async (
@@ -77,6 +93,8 @@ export function registerNamespaceCommands(program: Command): void {
         private?: boolean;
         immutableTags?: string[] | false;
         indexChildren?: string;
+        quota?: string;
+        retention?: string;
       },
     ) => {
       const access = flags.public === true ? true : flags.private === true ? false : undefined;
@@ -95,10 +113,23 @@ export function registerNamespaceCommands(program: Command): void {
           : flags.indexChildren === 'default'
             ? null
             : flags.indexChildren;
-      if (access === undefined && immutableTags === undefined && indexChildren === undefined) {
+      const quotaBytes =
+        flags.quota === undefined
+          ? undefined
+          : flags.quota === 'none'
+            ? null
+            : parseSize(flags.quota);
+      const retention = flags.retention === undefined ? undefined : parseRetention(flags.retention);
+      if (
+        access === undefined &&
+        immutableTags === undefined &&
+        indexChildren === undefined &&
+        quotaBytes === undefined &&
+        retention === undefined
+      ) {
         throw new RegistryError(
           'INVALID_REQUEST',
-          'give --public, --private, --immutable-tags or --index-children (see --help)',
+          'give --public, --private, --immutable-tags, --index-children, --quota or --retention (see --help)',
         );
       }
       await withRegistry(flags, async (r) => {
@@ -106,6 +137,8 @@ export function registerNamespaceCommands(program: Command): void {
         await r.namespaces.setPolicy(name, {
           ...(immutableTags !== undefined && { immutableTags }),
           ...(indexChildren !== undefined && { indexChildren }),
+          ...(quotaBytes !== undefined && { quotaBytes }),
+          ...(retention !== undefined && { retention }),
         });
         if (access !== undefined) await r.namespaces.setPublic(name, access);
         const row = await r.namespaces.get(name);
@@ -120,6 +153,13 @@ export function registerNamespaceCommands(program: Command): void {
           );
         if (indexChildren !== undefined)
           changes.push(`index children: ${row.indexChildren ?? '(default)'}`);
+        if (quotaBytes !== undefined)
+          changes.push(
+            row.quotaBytes === null
+              ? 'no quota'
+              : `quota: ${formatSize(row.quotaBytes)} (${row.quotaBytes} bytes)`,
+          );
+        if (retention !== undefined) changes.push(`retention: ${formatRetention(row.retention)}`);
         process.stdout.write(`namespace ${name}: ${changes.join(', ')}\n`);
       });
     },

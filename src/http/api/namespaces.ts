@@ -17,7 +17,7 @@ import {
   type Api,
   type Caller,
 } from './context.js';
-import { Namespace, NameParams } from './schemas.js';
+import { Namespace, NameParams, Retention } from './schemas.js';
 
 const NamespaceList = Type.Object({ items: Type.Array(Namespace) });
 
@@ -45,6 +45,25 @@ const NamespacePatch = Type.Object(
           'Which children of a pushed index must exist: `all`, `none` or platforms (`linux/amd64,linux/arm64`); null inherits `manifests.indexChildren`',
       }),
     ),
+    quotaBytes: Type.Optional(
+      // One JSON Schema type list, not a union: with Fastify's type coercion a union's null
+      // branch would take 0 for null (no limit instead of nothing more).
+      Type.Unsafe<number | null>({
+        type: ['integer', 'null'],
+        minimum: 0,
+        maximum: Number.MAX_SAFE_INTEGER,
+        description:
+          'Bytes the distinct blobs of the namespace may take; a push that would exceed it is refused (403 DENIED); null removes the limit',
+      }),
+    ),
+    retention: Type.Optional(
+      // Not `additionalProperties: false`: Fastify's Ajv would drop a misspelt rule quietly
+      // (removeAdditional); validateRetention refuses it by name instead.
+      Type.Union([Type.Null(), Type.Object(Retention.properties)], {
+        description:
+          'Which tags retention keeps and when untagged manifests go; null removes the policy',
+      }),
+    ),
   },
   { additionalProperties: false, minProperties: 1 },
 );
@@ -65,6 +84,7 @@ export function registerNamespaceRoutes(api: Api): void {
     caller: Caller,
     row: NamespaceRow,
     repositories: number,
+    usedBytes: number,
   ): Promise<typeof Namespace.static> {
     const actions = await api.actions(caller, row.name);
     return {
@@ -73,15 +93,20 @@ export function registerNamespaceRoutes(api: Api): void {
       createdAt: row.createdAt,
       immutableTags: row.immutableTags,
       indexChildren: row.indexChildren,
+      quotaBytes: row.quotaBytes,
+      usedBytes,
+      retention: row.retention,
       repositories,
       actions: orderedActions(actions),
     };
   }
 
-  async function find(name: string): Promise<{ row: NamespaceRow; repositories: number }> {
+  async function find(
+    name: string,
+  ): Promise<{ row: NamespaceRow; repositories: number; usedBytes: number }> {
     const row = (await namespaces.list()).find((n) => n.name === name);
     if (!row) throw notFound(`namespace "${name}" does not exist`);
-    return { row, repositories: row.repositories };
+    return { row, repositories: row.repositories, usedBytes: await registry.quota.usedBytes(name) };
   }
 
   async function requireAdmin(caller: Caller, name: string): Promise<void> {
@@ -109,8 +134,9 @@ export function registerNamespaceRoutes(api: Api): void {
     response: NamespaceList,
     handler: async ({ caller }) => {
       const items = [];
+      const used = await registry.quota.usedBytesByNamespace();
       for (const ns of await namespaces.list()) {
-        const v = await view(caller, ns, ns.repositories);
+        const v = await view(caller, ns, ns.repositories, used.get(ns.name) ?? 0);
         if (v.actions.includes('pull')) items.push(v);
       }
       return { items };
@@ -129,8 +155,8 @@ export function registerNamespaceRoutes(api: Api): void {
     handler: async ({ caller, params }) => {
       if (!(await api.actions(caller, params.name)).has('pull'))
         throw denied(`you may not see namespace "${params.name}"`);
-      const { row, repositories } = await find(params.name);
-      return view(caller, row, repositories);
+      const { row, repositories, usedBytes } = await find(params.name);
+      return view(caller, row, repositories, usedBytes);
     },
   });
 
@@ -151,7 +177,7 @@ export function registerNamespaceRoutes(api: Api): void {
       const isPublic = body.public ?? false;
       const row = await domain(() => namespaces.create(body.name, { public: isPublic }));
       audit(caller, request, 'create', row.name, { public: row.public });
-      return view(caller, row, 0);
+      return view(caller, row, 0, 0);
     },
   });
 
@@ -160,7 +186,7 @@ export function registerNamespaceRoutes(api: Api): void {
     url: '/namespaces/:name',
     operationId: 'updateNamespace',
     summary:
-      'Change a namespace: public or private, immutable tags, which index children must exist',
+      'Change a namespace: public or private, immutable tags, which index children must exist, quota, retention',
     tag: 'namespaces',
     access: 'signed-in',
     params: NameParams,
@@ -168,18 +194,20 @@ export function registerNamespaceRoutes(api: Api): void {
     response: Namespace,
     handler: async ({ caller, request, params, body }) => {
       await requireAdmin(caller, params.name);
-      const { public: isPublic, immutableTags, indexChildren } = body;
+      const { public: isPublic, immutableTags, indexChildren, quotaBytes, retention } = body;
       // The rules are validated first, so a bad pattern changes nothing.
       await domain(() =>
         namespaces.setPolicy(params.name, {
           ...(immutableTags !== undefined && { immutableTags }),
           ...(indexChildren !== undefined && { indexChildren }),
+          ...(quotaBytes !== undefined && { quotaBytes }),
+          ...(retention !== undefined && { retention }),
         }),
       );
       if (isPublic !== undefined) await domain(() => namespaces.setPublic(params.name, isPublic));
       audit(caller, request, 'update', params.name, { ...body });
-      const { row, repositories } = await find(params.name);
-      return view(caller, row, repositories);
+      const { row, repositories, usedBytes } = await find(params.name);
+      return view(caller, row, repositories, usedBytes);
     },
   });
 

@@ -15,6 +15,8 @@ const DESCRIPTION = [
   'A manifest that an index of its repository lists cannot be deleted (409) until the index is.',
   'A tag matching an immutable-tag rule of its namespace (`PATCH /namespaces/{name}`) cannot be',
   'deleted, nor can its manifest or repository (403 DENIED, the message names the rule).',
+  'A namespace may have a quota (`quotaBytes`): a push that would make it hold more is refused',
+  '(403 DENIED, "quota exceeded: namespace team uses 9.8 GiB of 10 GiB"); `usedBytes` is what it holds.',
   '',
   'A repository name is one path segment, percent-encoded: `/repositories/library%2Fnginx/tags`.',
   'Content routes answer anonymous callers too, limited to public namespaces.',

@@ -73,6 +73,32 @@ export const AccessToken = Type.Object({
   revokedAt: Type.Union([Type.String(), Type.Null()]),
 });
 
+/** A namespace's retention policy (core/retention-policy.ts); at least one rule. */
+export const Retention = Type.Object(
+  {
+    keepLast: Type.Optional(
+      Type.Integer({ description: 'Keep the N most recently pushed tags of each repository' }),
+    ),
+    keepDays: Type.Optional(
+      Type.Integer({
+        description: 'Keep tags pushed, or whose manifest was pulled, within N days',
+      }),
+    ),
+    keepTags: Type.Optional(
+      Type.String({ description: 'Keep tags matching this regular expression (unanchored)' }),
+    ),
+    untaggedDays: Type.Optional(
+      Type.Integer({
+        description: 'Collect untagged manifests N days after they lost their last tag (0: never)',
+      }),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description: 'Tags are kept when any keep rule matches; without a keep rule no tag is removed',
+  },
+);
+
 export const Namespace = Type.Object({
   name: Type.String(),
   public: Type.Boolean(),
@@ -84,6 +110,14 @@ export const Namespace = Type.Object({
   indexChildren: Type.Union([Type.String(), Type.Null()], {
     description: 'Which index children must exist; null: the configured default',
   }),
+  quotaBytes: Type.Union([Type.Integer(), Type.Null()], {
+    description: 'Bytes its distinct blobs may take (a push past it is 403 DENIED); null: no limit',
+  }),
+  usedBytes: Type.Integer({
+    description:
+      'Bytes of the distinct blobs it holds: referenced by its manifests, or uploaded by a push still within the GC grace',
+  }),
+  retention: Type.Union([Retention, Type.Null()], { description: 'null: none' }),
   actions: Type.Array(Action, { description: 'What the caller may do in this namespace' }),
 });
 
