@@ -148,12 +148,13 @@ export function createManifestService(deps: {
     async delete(repo, ref) {
       if (ref.kind === 'tag') {
         const result = await meta.deleteTag(repo.name, ref.tag);
-        if (result === 'unknown') throw manifestUnknown(ref.tag);
+        // 'changed' only answers a conditional delete (retention's), never this one.
+        if (result === 'unknown' || result === 'changed') throw manifestUnknown(ref.tag);
         if (result !== 'deleted') throw immutableTagDenied(result.immutable, 'deleted');
         return;
       }
       const result = await meta.deleteManifest(repo.name, ref.digest);
-      if (result === 'unknown') throw manifestUnknown(ref.digest);
+      if (result === 'unknown' || result === 'changed') throw manifestUnknown(ref.digest);
       if (result === 'deleted') return;
       if ('immutable' in result) throw immutableTagDenied(result.immutable, 'deleted');
       throw stillReferenced('manifest', ref.digest, result.referencedBy);

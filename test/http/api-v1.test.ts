@@ -92,7 +92,13 @@ describe('OpenAPI document', () => {
         const declared = (op.parameters ?? []).filter((p) => p.in === 'path').map((p) => p.name);
         expect(declared, `${method} ${path}`).toEqual(pathParams);
         if (method === 'post' || method === 'put' || method === 'patch') {
-          expect(op.requestBody?.content['application/json']?.schema.type).toBe('object');
+          // A command without a body (POST /gc, POST /retention) takes its options in the query.
+          if (op.requestBody === undefined) {
+            const query = (op.parameters ?? []).filter((p) => p.in === 'query');
+            expect(query.length, `${method} ${path}`).toBeGreaterThan(0);
+          } else {
+            expect(op.requestBody.content['application/json']?.schema.type).toBe('object');
+          }
         }
         expect(Object.keys(op.responses)).toContain('4XX');
       }

@@ -12,6 +12,7 @@ import type { AuthService, Authentication } from '../../auth/service.js';
 import { ANONYMOUS } from '../../auth/types.js';
 import type { IdentityMeta } from '../../meta/identity.js';
 import type { Registry } from '../../registry/index.js';
+import type { PullLog } from '../../registry/pull-log.js';
 import {
   requireAccess,
   requireAuthenticated,
@@ -30,6 +31,7 @@ export interface V2Options {
   auth: AuthService | null;
   audit: AuditLog;
   meta: IdentityMeta;
+  pulls: PullLog;
   tokenTtlSeconds: number;
   /** Configured external URL (`https://host:port`), else derived from each request. */
   externalUrl: string | undefined;
@@ -92,6 +94,7 @@ export const v2Plugin: FastifyPluginAsync<V2Options> = async (app, options) => {
       externalBase,
       owner: authn.principal.name,
       audit: options.audit,
+      pulls: options.pulls,
     };
     return dispatch(ctx, route);
   };
