@@ -54,18 +54,20 @@ export interface BlobService {
   delete(repo: RepositoryRef, digest: Digest): Promise<void>;
 }
 
+/**
+ * A HEAD restarts the link's grace when the last use is older than this: a found layer then stays
+ * for at least the grace less this long (whatever grace a `berth gc --grace` picks), and a layer
+ * HEADed by many pushes at once costs one small write a second.
+ */
+const TOUCH_EVERY_MS = 1000;
+
 export function createBlobService(deps: {
   meta: MetaStore;
   storage: StorageDriver;
   onMissingContent: (digest: Digest) => void;
   quota: QuotaService;
-  /** GC's grace (`gc.grace`). */
-  gcGraceMs: number;
 }): BlobService {
   const { meta, storage } = deps;
-  // Often enough that a found link stays well inside the grace, rarely enough that a popular
-  // layer HEADed by every push costs one write a minute at most.
-  const touchEveryMs = Math.min(60_000, deps.gcGraceMs / 4);
 
   async function stat(repo: RepositoryRef, digest: Digest): Promise<BlobInfo> {
     const linked = await meta.getLinkedBlob(repo.name, digest);
@@ -97,7 +99,7 @@ export function createBlobService(deps: {
     async check(repo, digest) {
       const linked = await meta.getLinkedBlob(repo.name, digest);
       if (!linked) throw blobUnknown(digest);
-      if (Date.now() - Date.parse(linked.usedAt) >= touchEveryMs) {
+      if (Date.now() - Date.parse(linked.usedAt) >= TOUCH_EVERY_MS) {
         // Gone between the read and the touch: collected just now, so the client must upload.
         if (!(await meta.touchBlobLink(repo.name, digest))) throw blobUnknown(digest);
       }

@@ -71,7 +71,6 @@ export function createRegistry(deps: RegistryDeps): Registry {
       storage,
       quota,
       onMissingContent: deps.onMissingContent ?? (() => undefined),
-      gcGraceMs: options.gcGraceMs,
     }),
     uploads: createUploadService({ meta, storage, quota }),
     manifests: createManifestService({

@@ -8,6 +8,7 @@
 import { existsSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   descriptor,
@@ -251,6 +252,26 @@ describe('garbage collection over the reference graph', () => {
     const run = await gc('');
     expect(run.report.removed.blobs).not.toContain(digest);
     expect(existsSync(blobFile(digest))).toBe(true);
+  });
+
+  it('a push that finds an old unreferenced layer with HEAD restarts its grace', async () => {
+    const found = await pushBlob(base, 'gc/b', randomBlob(400));
+    const forgotten = await pushBlob(base, 'gc/b', randomBlob(400));
+    // Both links last used long ago (as if uploaded yesterday and never referenced).
+    const db = new Database(path.join(server.dataDir, 'meta.sqlite'));
+    try {
+      db.prepare(
+        "UPDATE repository_blobs SET used_at = '2000-01-01T00:00:00.000Z' WHERE digest IN (?, ?)",
+      ).run(found, forgotten);
+    } finally {
+      db.close();
+    }
+    // A client about to push an image that uses `found` checks it, and skips its upload.
+    expect((await fetch(`${base}/v2/gc/b/blobs/${found}`, { method: 'HEAD' })).status).toBe(200);
+    const run = await gc('grace=1m');
+    expect(run.report.removed.blobs).toContain(forgotten);
+    expect(run.report.removed.blobs).not.toContain(found);
+    expect(existsSync(blobFile(found))).toBe(true);
   });
 
   it('refuses a bad grace with 400', async () => {
