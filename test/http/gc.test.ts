@@ -346,3 +346,41 @@ describe('one real collection at a time', () => {
     expect(listed.runs.find((r) => r.id === 'other-process-run')?.status).toBe('abandoned');
   });
 });
+
+describe('retention runs first', () => {
+  let kept: TestServer;
+
+  beforeAll(async () => {
+    kept = await startServer({ configure: (c) => (c.gc.schedule = 'off') });
+    await kept.app.registry.namespaces.create('ret', { public: false });
+    await kept.app.dataDir.meta.setNamespacePolicy('ret', { retention: { keepLast: 1 } });
+  });
+
+  afterAll(async () => {
+    await kept.close();
+  });
+
+  it('a dry run counts what retention would remove and the blobs that frees; the real run matches', async () => {
+    const images: PushedImage[] = [];
+    for (const tag of ['one', 'two', 'three']) {
+      images.push(await pushImage(kept.url, 'ret/app', tag, { layers: 2 }));
+    }
+    const run = async (query: string): Promise<GcRun & { report: { retention: unknown } }> => {
+      const res = await fetch(`${kept.url}/api/v1/gc?${query}`, { method: 'POST' });
+      expect(res.status).toBe(200);
+      return (await res.json()) as GcRun & { report: { retention: unknown } };
+    };
+    const dry = await run('dryRun=true&grace=0');
+    // keep-last=1 keeps `three`; `one` and `two` go, with their configs and layers.
+    expect(dry.report.retention).toEqual({ tags: 2, manifests: 2 });
+    const freed = new Set(images.slice(0, 2).flatMap(blobsOf));
+    expect(new Set(dry.report.removed.blobs)).toEqual(freed);
+    const real = await run('grace=0');
+    expect(real.report.retention).toEqual({ tags: 2, manifests: 2 });
+    expect(new Set(real.report.removed.blobs)).toEqual(freed);
+    const tags = (await (await fetch(`${kept.url}/v2/ret/app/tags/list`)).json()) as {
+      tags: string[];
+    };
+    expect(tags.tags).toEqual(['three']);
+  });
+});
