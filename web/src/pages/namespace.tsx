@@ -273,7 +273,8 @@ function RulesEditor(props: { namespace: Namespace; onSaved: () => void }) {
           <p class="hint">
             Garbage collection removes tags that no rule keeps (a tag is kept when any rule keeps
             it), and untagged manifests after the days set. Empty fields are rules not used; all
-            empty turns retention off. Immutable tags and signatures are always kept.
+            empty turns retention off. Immutable tags and signatures are always kept and take no
+            place among the newest.
           </p>
           <div class="retention-fields">
             {RETENTION_INPUTS.map(([key, label, unit, mode]) => (
