@@ -151,6 +151,19 @@ describe('with the default grace: uploads count at once', () => {
     expect(await admin.used('up')).toBe(3000);
   });
 
+  it('keeps counting a deleted image within the grace, until GC collects it', async () => {
+    await server.app.registry.namespaces.create('gone');
+    const img = image([randomBlob(2000)]);
+    const digest = await push(server, 'gone/app', 'v1', img);
+    expect(await admin.used('gone')).toBe(img.size);
+    // Its links were used just now: a push could still reference them, so they still count.
+    expect((await admin.deleteManifest('gone/app', digest)).status).toBe(202);
+    expect(await admin.used('gone')).toBe(img.size);
+    const gc = await fetch(`${server.url}/api/v1/gc?grace=0`, { method: 'POST' });
+    expect(gc.status).toBe(200);
+    expect(await admin.used('gone')).toBe(0);
+  });
+
   it('refuses an upload session once the namespace holds its quota', async () => {
     await admin.setQuota('full', 4 * KiB);
     expect((await upload(server, 'full/app', randomBlob(4 * KiB))).status).toBe(201);
