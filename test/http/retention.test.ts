@@ -147,6 +147,31 @@ describe('keep-days', () => {
   });
 });
 
+describe('recorded pull times', () => {
+  it('never go back in time, and a batch naming a deleted manifest still writes the rest', async () => {
+    await server.app.registry.namespaces.create('pt');
+    const image = await pushOn(0, 'pt/app', 'v1');
+    const meta = server.app.dataDir.meta;
+    const pulledAt = async () =>
+      (await meta.retentionView('pt/app')).tags.find((t) => t.tag === 'v1')?.lastPulledAt;
+    const gone = { repository: 'pt/app', digest: `sha256:${'0'.repeat(64)}` };
+    await meta.recordPulls([
+      { ...gone, at: at(5).toISOString() },
+      { repository: 'pt/app', digest: image.digest, at: at(5).toISOString() },
+    ]);
+    expect(await pulledAt()).toBe(at(5).toISOString());
+    // A batch written late (an earlier pull) does not move it back.
+    await meta.recordPulls([
+      { repository: 'pt/app', digest: image.digest, at: at(3).toISOString() },
+    ]);
+    expect(await pulledAt()).toBe(at(5).toISOString());
+    await meta.recordPulls([
+      { repository: 'pt/app', digest: image.digest, at: at(6).toISOString() },
+    ]);
+    expect(await pulledAt()).toBe(at(6).toISOString());
+  });
+});
+
 describe('keep-tags', () => {
   it('keeps tags matching the regex; rules combine as "kept if any matches"', async () => {
     await namespaceWith('kt', { keepTags: String.raw`^v\d`, keepLast: 1 });
