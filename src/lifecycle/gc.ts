@@ -22,6 +22,7 @@
  * would remove (to tell which blobs would lose their last link).
  */
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { tryParseDigest } from '../core/digest.js';
 import { RegistryError } from '../core/errors.js';
 import { namespaceOf, type RepoName } from '../core/names.js';
@@ -101,6 +102,23 @@ const REPOSITORY_PAGE = 100;
 const HEARTBEAT_MS = 10_000;
 /** A run whose heartbeat is older than this is taken to be dead (its process was killed). */
 const ALIVE_MS = 60_000;
+
+/** Who runs a collection: a killed `berth gc` on this host is seen at once, not after 60 s. */
+const OWNER = `${hostname()}:${process.pid}`;
+
+function ownerGone(owner: string): boolean {
+  const at = owner.lastIndexOf(':');
+  const pid = Number(owner.slice(at + 1));
+  if (owner.slice(0, at) !== hostname() || !Number.isInteger(pid) || pid <= 0) return false;
+  if (pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (e) {
+    // EPERM: alive, someone else's. ESRCH: gone.
+    return (e as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
 
 export function gcRunning(run: GcRunRow): RegistryError {
   return new RegistryError(
@@ -200,6 +218,8 @@ export async function runGc(deps: GcDeps, options: GcOptions): Promise<GcReport>
     dryRun: options.dryRun,
     at: startedAt,
     aliveAfter: new Date(started - ALIVE_MS).toISOString(),
+    owner: OWNER,
+    ownerGone,
   });
   if (!claim.ok) throw gcRunning(claim.running);
   const heartbeat = setInterval(() => {

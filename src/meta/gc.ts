@@ -63,6 +63,10 @@ export interface GcMeta {
     dryRun: boolean;
     at: string;
     aliveAfter: string;
+    /** `host:pid` of this process. */
+    owner: string;
+    /** True when the owner of a running row is known to be gone (its pid ended on this host). */
+    ownerGone: (owner: string) => boolean;
   }): Promise<{ ok: true } | { ok: false; running: GcRunRow }>;
   heartbeatGcRun(id: string, at: string): Promise<void>;
   finishGcRun(id: string, at: string, status: GcRunStatus, report: string): Promise<void>;

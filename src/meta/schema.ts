@@ -176,6 +176,8 @@ export interface GcRunsTable {
   dry_run: Int;
   started_at: string;
   heartbeat_at: string;
+  /** `host:pid` of the process running it. */
+  owner: ColumnType<string, string | undefined, string>;
   finished_at: string | null;
   status: string;
   /** JSON GcReport once finished. */

@@ -103,7 +103,9 @@ export function createSqlGcMeta(db: Db): GcMeta {
             .where('dry_run', '=', 0)
             .orderBy('started_at', 'desc')
             .execute();
-          const alive = running.find((r) => r.heartbeat_at > run.aliveAfter);
+          const alive = running.find(
+            (r) => r.heartbeat_at > run.aliveAfter && !run.ownerGone(r.owner),
+          );
           if (alive) return { ok: false as const, running: toRun(alive) };
           if (running.length > 0) {
             await tx
@@ -122,6 +124,7 @@ export function createSqlGcMeta(db: Db): GcMeta {
             dry_run: run.dryRun ? 1 : 0,
             started_at: run.at,
             heartbeat_at: run.at,
+            owner: run.owner,
             status: 'running',
           })
           .execute();

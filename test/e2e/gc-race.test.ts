@@ -3,7 +3,7 @@
  * fixed number of fresh images the way docker does (HEAD each blob → upload the missing ones,
  * some in chunks → a pause → PUT the manifest), pull back images they pushed earlier, and delete
  * some. Some reuse layers of images they deleted moments ago, which only the push-time HEAD's
- * touch keeps. Meanwhile `berth gc --grace 2s` runs again and again as a separate process beside
+ * touch keeps. Meanwhile `berth gc --grace 5s` runs again and again as a separate process beside
  * the server, and skopeo copies an image in and out. No push fails, no pull breaks, every GC run
  * succeeds and they remove something; afterwards fsck is clean and a last GC leaves on disk
  * exactly the blobs of the images that were not deleted.
@@ -46,7 +46,7 @@ const CLIENTS = 16;
 const PUSHES_EACH = 20;
 /**
  * Untagged manifests (an image whose tag was deleted) are garbage at once; no scheduled run of
- * the server's own. The grace is left at its default: `berth gc --grace 2s` alone sets it.
+ * the server's own. The grace is left at its default: `berth gc --grace 5s` alone sets it.
  */
 const CONFIG = 'gc:\n  untaggedAfter: 1ms\n  schedule: "off"\n';
 
@@ -161,7 +161,7 @@ class Client {
       JSON.stringify({ architecture: 'amd64', os: 'linux', n: randomBytes(8).toString('hex') }),
     );
     const tag = `p${n}`;
-    // A push slower than the grace (2 s) may lose a layer by design: a failure says how long it took.
+    // A push slower than the grace (5 s, less the 1 s HEAD-touch step) may lose a layer by design: a failure says how long it took.
     const started = performance.now();
     try {
       // As docker: the blobs side by side (it uploads up to 5 layers at once).
@@ -303,7 +303,7 @@ it(`${CLIENTS} clients push, pull and delete while berth gc runs again and again
   const collecting = (async () => {
     // Until the clients are done: every run overlaps pushes, pulls and deletes.
     while (!state.clientsDone) {
-      const result = await berth(['gc', '--grace', '2s', '--json', ...data]);
+      const result = await berth(['gc', '--grace', '5s', '--json', ...data]);
       if (result.code === 0) gcRuns.push(JSON.parse(result.stdout) as GcReport);
       else gcFailures.push(`exit ${String(result.code)}: ${result.stderr}`);
     }

@@ -5,7 +5,9 @@
  * (checked on disk), a dry run predicts the real run, every kept image pulls back intact and every
  * removed blob answers 404 BLOB_UNKNOWN.
  */
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -325,6 +327,8 @@ describe('one real collection at a time', () => {
       dryRun: false,
       at,
       aliveAfter: at,
+      owner: 'another-host:4242',
+      ownerGone: () => false,
     });
     expect(other.ok).toBe(true);
     const refused = await fetch(`${single.url}/api/v1/gc`, { method: 'POST' });
@@ -344,6 +348,33 @@ describe('one real collection at a time', () => {
       runs: { id: string; status: string }[];
     };
     expect(listed.runs.find((r) => r.id === 'other-process-run')?.status).toBe('abandoned');
+  });
+
+  it('takes over at once from a run whose process on this host has died (kill -9)', async () => {
+    const meta = single.app.dataDir.meta;
+    const child = spawn(process.execPath, ['-e', '']);
+    const pid = child.pid ?? 0;
+    await new Promise((resolve) => child.once('close', resolve));
+    const at = new Date().toISOString();
+    // Its heartbeat is fresh, but its pid is gone.
+    expect(
+      (
+        await meta.startGcRun({
+          id: 'killed-run',
+          trigger: 'cli',
+          dryRun: false,
+          at,
+          aliveAfter: at,
+          owner: `${hostname()}:${pid}`,
+          ownerGone: () => false,
+        })
+      ).ok,
+    ).toBe(true);
+    expect((await fetch(`${single.url}/api/v1/gc`, { method: 'POST' })).status).toBe(200);
+    const listed = (await (await fetch(`${single.url}/api/v1/gc`)).json()) as {
+      runs: { id: string; status: string }[];
+    };
+    expect(listed.runs.find((r) => r.id === 'killed-run')?.status).toBe('abandoned');
   });
 });
 

@@ -29,6 +29,8 @@ export const lifecycle: Migration = {
       .addColumn('dry_run', 'integer', (c) => c.notNull())
       .addColumn('started_at', 'text', (c) => c.notNull())
       .addColumn('heartbeat_at', 'text', (c) => c.notNull())
+      /** `host:pid` of the process running it: on the same host, a dead pid needs no wait. */
+      .addColumn('owner', 'text', (c) => c.notNull().defaultTo(''))
       .addColumn('finished_at', 'text')
       /** 'running', 'done', 'failed' or 'abandoned' (its process died; a later run took over). */
       .addColumn('status', 'text', (c) => c.notNull())
