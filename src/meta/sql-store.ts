@@ -353,13 +353,13 @@ class SqlMetaStore implements Omit<
         return { ok: false, namespaceMissing: true };
       const policy = await namespacePolicy(tx, w.namespace);
       const moved = await movedImmutableTag(tx, w, policy);
-      if (moved) return { ok: false, immutable: moved };
+      if (moved) return refused(tx, w.repository, { ok: false, immutable: moved });
       const quota = await manifestQuotaRefusal(
         tx,
         w.namespace,
         w.references.filter((r) => r.kind === 'blob').map((r) => r.digest),
       );
-      if (quota) return { ok: false, quota };
+      if (quota) return refused(tx, w.repository, { ok: false, quota });
       if (w.verifyReferences) {
         const indexChildren = parseIndexChildren(policy?.indexChildren ?? w.indexChildren);
         const required = w.references.filter((r) =>
@@ -368,7 +368,7 @@ class SqlMetaStore implements Omit<
             : !(r.layer === true && indexChildren === 'none'),
         );
         const missing = await findMissing(tx, w.repository, required);
-        if (missing.length > 0) return { ok: false, missing };
+        if (missing.length > 0) return refused(tx, w.repository, { ok: false, missing });
       }
       const timestamp = now();
       await tx
@@ -892,6 +892,19 @@ async function markIfUntagged(
     .where('repository', '=', repository)
     .where('digest', '=', digest)
     .execute();
+}
+
+/**
+ * A refused manifest write's answer, once the repository is dropped if the write created it: a
+ * failed push (a missing layer, over quota) must not leave an empty repository in the catalog.
+ */
+async function refused(
+  tx: Tx,
+  repository: string,
+  result: ManifestWriteResult,
+): Promise<ManifestWriteResult> {
+  await dropIfEmpty(tx, repository);
+  return result;
 }
 
 /** Creates the repository row on first write; false when its namespace does not exist. */
