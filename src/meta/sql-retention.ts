@@ -6,7 +6,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { SchemaTables } from './schema.js';
 import type { UnflushedWrite } from './sql-store.js';
-import type { RetentionMeta } from './store.js';
+import type { PullRecord, RetentionMeta } from './store.js';
 
 type Db = Kysely<SchemaTables>;
 
@@ -17,19 +17,28 @@ export function createSqlRetentionMeta(db: Db, unflushed: UnflushedWrite): Reten
   return {
     async recordPulls(pulls) {
       if (pulls.length === 0) return;
+      // One row per manifest, its latest pull: an UPDATE … FROM that joins a row twice applies
+      // one of the two, and either engine may pick the older.
+      const latest = new Map<string, PullRecord>();
+      for (const p of pulls) {
+        const key = `${p.repository}@${p.digest}`;
+        const seen = latest.get(key);
+        if (!seen || seen.at < p.at) latest.set(key, p);
+      }
+      const rows = [...latest.values()];
       await unflushed(db, (conn) =>
         conn.transaction().execute(async (tx) => {
           // One statement per chunk, not one per pull: a full batch of 10,000 held the write
           // lock for ~0.36 s one by one, ~0.1 s so. UPDATE … FROM (VALUES …) works in SQLite ≥
           // 3.33 and PostgreSQL alike; the VALUES columns are column1, 2, 3 in both.
-          for (let i = 0; i < pulls.length; i += PULLS_PER_STATEMENT) {
-            const rows = pulls
+          for (let i = 0; i < rows.length; i += PULLS_PER_STATEMENT) {
+            const values = rows
               .slice(i, i + PULLS_PER_STATEMENT)
               .map((p) => sql`(${p.repository}, ${p.digest}, ${p.at})`);
             // ISO-8601 texts order as the times they name; a pull time never goes back.
             await sql`
               UPDATE manifests SET last_pulled_at = v.column3
-              FROM (VALUES ${sql.join(rows)}) AS v
+              FROM (VALUES ${sql.join(values)}) AS v
               WHERE manifests.repository = v.column1 AND manifests.digest = v.column2
                 AND (manifests.last_pulled_at IS NULL OR manifests.last_pulled_at < v.column3)
             `.execute(tx);
