@@ -806,6 +806,793 @@ export function describeMetaStore(name: string, open: () => Promise<OpenedMetaSt
       });
     });
 
+    // ── integrity (berth fsck) ──────────────────────────────────────────
+
+    describe('integrity', () => {
+      it('lists blob rows by digest, a page after the given digest', async () => {
+        await upload('team/app', LAYER_B, 20);
+        await upload('team/app', CONFIG, 5);
+        await upload('team/web', LAYER_A, 10);
+        expect(await meta.listBlobs(2)).toEqual([
+          { digest: LAYER_A, size: 10 },
+          { digest: LAYER_B, size: 20 },
+        ]);
+        expect(await meta.listBlobs(2, LAYER_B)).toEqual([{ digest: CONFIG, size: 5 }]);
+        expect(await meta.listBlobs(2, CONFIG)).toEqual([]);
+      });
+
+      it('lists references whose blob or child is not in the repository, paged by key', async () => {
+        await upload('team/app', LAYER_A, 10);
+        await upload('team/web', LAYER_B, 20);
+        const unverified = { verifyReferences: false };
+        await meta.putManifest(image(IMAGE_1, [LAYER_A, LAYER_B], unverified));
+        await meta.putManifest(
+          index(INDEX, [{ digest: IMAGE_2, platform: 'linux/amd64' }], unverified),
+        );
+        await meta.putManifest(
+          image(IMAGE_1, [LAYER_B], { ...unverified, repository: 'team/web' }),
+        );
+        const broken = [
+          { repository: 'team/app', manifest: IMAGE_1, digest: LAYER_B, kind: 'blob' },
+          { repository: 'team/app', manifest: INDEX, digest: IMAGE_2, kind: 'manifest' },
+        ];
+        expect(await meta.listBrokenReferences(10)).toEqual(broken);
+        expect(await meta.listBrokenReferences(1)).toEqual(broken.slice(0, 1));
+        expect(await meta.listBrokenReferences(1, broken[0])).toEqual(broken.slice(1));
+        expect(await meta.listBrokenReferences(1, broken[1])).toEqual([]);
+        expect(await meta.manifestsUsingBlob(LAYER_B, 10)).toEqual([
+          `team/app@${IMAGE_1}`,
+          `team/web@${IMAGE_1}`,
+        ]);
+        expect(await meta.manifestsUsingBlob(LAYER_B, 1)).toEqual([`team/app@${IMAGE_1}`]);
+        expect(await meta.manifestsUsingBlob(IMAGE_2, 10)).toEqual([]);
+      });
+
+      it('forgets a blob whose file is gone: its row, its links, an emptied repository', async () => {
+        await upload('team/app', LAYER_A, 10);
+        await upload('team/app', LAYER_B, 20);
+        await upload('team/web', LAYER_A, 10);
+        expect(await meta.forgetBlob(LAYER_A)).toBe(true);
+        expect(await meta.getBlob(LAYER_A)).toBeNull();
+        expect(await meta.findBlobRepositories(LAYER_A, 10)).toEqual([]);
+        expect(await meta.repositoryExists('team/web')).toBe(false);
+        expect(await meta.getLinkedBlob('team/app', LAYER_B)).toMatchObject({ size: 20 });
+        expect(await meta.forgetBlob(LAYER_A)).toBe(false);
+      });
+    });
+
+    // ── browse (admin API, web UI) ──────────────────────────────────────
+
+    describe('browse', () => {
+      it('finds repositories of the given namespaces by a literal, case-blind substring', async () => {
+        await meta.createNamespace({ name: 'other', public: false });
+        for (const repo of ['team/Web_1', 'team/web1', 'team/api', 'team/100%'])
+          await upload(repo, LAYER_A, 10);
+        await upload('other/web_1', LAYER_A, 10);
+        const names = async (query: string | undefined, limit = 10, offset = 0) => {
+          const found = await meta.findRepositories({ namespaces: ['team'], query, limit, offset });
+          return [found.total, found.items.map((r) => r.name)];
+        };
+        expect(await names(undefined)).toEqual([
+          4,
+          ['team/100%', 'team/Web_1', 'team/api', 'team/web1'],
+        ]);
+        // `_` and `%` are the characters themselves, not wildcards.
+        expect(await names('WEB_')).toEqual([1, ['team/Web_1']]);
+        expect(await names('0%')).toEqual([1, ['team/100%']]);
+        expect(await names('web', 1, 1)).toEqual([2, ['team/web1']]);
+        expect(
+          await meta.findRepositories({ namespaces: [], query: 'web', limit: 10, offset: 0 }),
+        ).toEqual({ items: [], total: 0 });
+      });
+
+      it('summarises a repository: tag and manifest counts, created and updated', async () => {
+        await upload('team/app', LAYER_A, 10);
+        const empty = await meta.getRepositorySummary('team/app');
+        expect(empty).toMatchObject({ name: 'team/app', namespace: 'team', tags: 0, manifests: 0 });
+        expect(empty?.updatedAt).toBe(empty?.createdAt);
+        await clockPast(empty?.createdAt ?? '');
+        await meta.putManifest(image(IMAGE_1, [LAYER_A], { tags: ['a', 'b'] }));
+        await meta.putManifest(image(IMAGE_2, [], { tags: ['c'] }));
+        const summary = await meta.getRepositorySummary('team/app');
+        expect(summary).toMatchObject({ tags: 3, manifests: 2, createdAt: empty?.createdAt });
+        expect((summary?.updatedAt ?? '') > (summary?.createdAt ?? '')).toBe(true);
+        expect(await meta.getRepositorySummary('team/none')).toBeNull();
+      });
+
+      it('finds tags newest first, then by name, with their manifests', async () => {
+        await meta.putManifest(image(IMAGE_1, [], { tags: ['b-old', 'a-old'], pushedBy: 'alice' }));
+        await clockPast(await pushedAtOf('team/app', 'a-old'));
+        await meta.putManifest(image(IMAGE_2, [], { tags: ['new'], pushedBy: 'bob' }));
+        const all = await meta.findTags('team/app', { limit: 10, offset: 0 });
+        expect(all.total).toBe(3);
+        expect(all.items.map((t) => [t.tag, t.manifest.digest, t.pushedBy])).toEqual([
+          ['new', IMAGE_2, 'bob'],
+          ['a-old', IMAGE_1, 'alice'],
+          ['b-old', IMAGE_1, 'alice'],
+        ]);
+        expect(all.items[0]?.manifest.payload.length).toBeGreaterThan(0);
+        const old = await meta.findTags('team/app', { query: 'OLD', limit: 1, offset: 1 });
+        expect([old.total, old.items.map((t) => t.tag)]).toEqual([2, ['b-old']]);
+        expect(await meta.tagsOf('team/app', IMAGE_1)).toEqual(['a-old', 'b-old']);
+        expect(await meta.tagsOf('team/app', INDEX)).toEqual([]);
+      });
+
+      it('counts usage per namespace; a blob shared by namespaces is stored once', async () => {
+        await meta.createNamespace({ name: 'other', public: false });
+        await meta.createNamespace({ name: 'empty', public: false });
+        await twoLayers();
+        await upload('team/web', LAYER_A, 10);
+        await upload('other/app', LAYER_A, 10);
+        await meta.putManifest(image(IMAGE_1, [LAYER_A], { tags: ['x', 'y'] }));
+        expect(await meta.namespaceUsage(['team', 'empty'])).toEqual([
+          { namespace: 'team', repositories: 2, tags: 2, manifests: 1, blobs: 2, bytes: 30 },
+          { namespace: 'empty', repositories: 0, tags: 0, manifests: 0, blobs: 0, bytes: 0 },
+        ]);
+        expect(await meta.namespaceUsage([])).toEqual([]);
+        expect(await meta.storageUsed(['team', 'other'])).toEqual({ blobs: 2, bytes: 30 });
+        expect(await meta.storageUsed(['other'])).toEqual({ blobs: 1, bytes: 10 });
+        expect(await meta.storageUsed([])).toEqual({ blobs: 0, bytes: 0 });
+        expect(await meta.storageUsed('all')).toEqual({ blobs: 2, bytes: 30 });
+      });
+
+      it('lists the newest tags of the given namespaces', async () => {
+        await meta.createNamespace({ name: 'other', public: false });
+        await meta.putManifest(image(IMAGE_1, [], { tags: ['first'], pushedBy: 'alice' }));
+        await clockPast(await pushedAtOf('team/app', 'first'));
+        await meta.putManifest(
+          image(IMAGE_2, [], { repository: 'other/app', namespace: 'other', tags: ['second'] }),
+        );
+        const recent = await meta.recentTags(['team', 'other'], 10);
+        expect(recent.map((t) => [t.repository, t.tag, t.digest, t.pushedBy])).toEqual([
+          ['other/app', 'second', IMAGE_2, null],
+          ['team/app', 'first', IMAGE_1, 'alice'],
+        ]);
+        expect((await meta.recentTags(['team', 'other'], 1)).map((t) => t.tag)).toEqual(['second']);
+        expect((await meta.recentTags(['team'], 10)).map((t) => t.tag)).toEqual(['first']);
+        expect(await meta.recentTags([], 10)).toEqual([]);
+      });
+    });
+
+    // ── quota usage ─────────────────────────────────────────────────────
+
+    describe('quota usage', () => {
+      it('counts referenced blobs once, and links only while they are recent', async () => {
+        await meta.createNamespace({ name: 'other', public: false });
+        await twoLayers();
+        await upload('team/web', LAYER_A, 10);
+        await upload('other/app', CONFIG, 5);
+        await meta.putManifest(image(IMAGE_1, [LAYER_A]));
+        await meta.putManifest(image(IMAGE_1, [LAYER_A], { repository: 'team/web' }));
+        // Every link is recent: LAYER_A once (two repositories, two manifests) and LAYER_B.
+        expect(await meta.namespaceUsedBytes('team', PAST)).toBe(30);
+        // No link is recent: only what manifests reference.
+        expect(await meta.namespaceUsedBytes('team', FUTURE)).toBe(10);
+        expect(await meta.namespaceUsedBytes('empty', PAST)).toBe(0);
+        expect(await meta.usedBytesByNamespace(PAST)).toEqual(
+          new Map([
+            ['other', 5],
+            ['team', 30],
+          ]),
+        );
+        expect(await meta.usedBytesByNamespace(FUTURE)).toEqual(new Map([['team', 10]]));
+        expect(await meta.namespaceHoldsBlob('team', LAYER_A, FUTURE)).toBe(true);
+        expect(await meta.namespaceHoldsBlob('team', LAYER_B, PAST)).toBe(true);
+        expect(await meta.namespaceHoldsBlob('team', LAYER_B, FUTURE)).toBe(false);
+        expect(await meta.namespaceHoldsBlob('team', CONFIG, PAST)).toBe(false);
+        expect(await meta.namespaceHoldsBlob('other', CONFIG, PAST)).toBe(true);
+      });
+    });
+
+    // ── retention ───────────────────────────────────────────────────────
+
+    describe('retention', () => {
+      it('sees tags with push time, subject and last pull, every manifest and index edge', async () => {
+        await meta.putManifest(image(IMAGE_1, [], { tags: ['v1'] }));
+        await meta.putManifest(image(IMAGE_2, []));
+        await meta.putManifest(index(INDEX, [{ digest: IMAGE_2, platform: 'linux/amd64' }]));
+        await meta.putManifest(image(SIGNATURE, [], { subject: IMAGE_1, tags: ['sha256-d1.sig'] }));
+        const view = await meta.retentionView('team/app');
+        expect(view.manifests.sort()).toEqual([IMAGE_1, IMAGE_2, INDEX, SIGNATURE]);
+        expect(view.children).toEqual([{ index: INDEX, child: IMAGE_2 }]);
+        expect(
+          view.tags
+            .map((t) => [t.tag, t.digest, t.subject, t.lastPulledAt])
+            .sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+        ).toEqual([
+          ['sha256-d1.sig', SIGNATURE, IMAGE_1, null],
+          ['v1', IMAGE_1, null, null],
+        ]);
+        const v1 = view.tags.find((t) => t.tag === 'v1');
+        expect(v1?.pushedAt).toBe(await pushedAtOf('team/app', 'v1'));
+        expect(await meta.retentionView('team/none')).toEqual({
+          tags: [],
+          manifests: [],
+          children: [],
+        });
+      });
+
+      it('records pull times that never go back, skipping manifests that are gone', async () => {
+        await meta.putManifest(image(IMAGE_1, [], { tags: ['latest'] }));
+        const lastPull = async () =>
+          (await meta.retentionView('team/app')).tags.find((t) => t.tag === 'latest')?.lastPulledAt;
+        await meta.recordPulls([]);
+        expect(await lastPull()).toBeNull();
+        await meta.recordPulls([
+          { repository: 'team/app', digest: IMAGE_1, at: '2026-03-01T00:00:00.000Z' },
+          { repository: 'team/app', digest: IMAGE_2, at: '2026-03-01T00:00:00.000Z' },
+          { repository: 'team/gone', digest: IMAGE_1, at: '2026-03-01T00:00:00.000Z' },
+        ]);
+        expect(await lastPull()).toBe('2026-03-01T00:00:00.000Z');
+        // An older pull (a batch that arrived late) leaves the newer one.
+        await meta.recordPulls([
+          { repository: 'team/app', digest: IMAGE_1, at: '2026-02-01T00:00:00.000Z' },
+        ]);
+        expect(await lastPull()).toBe('2026-03-01T00:00:00.000Z');
+        // The newest of a batch wins whatever its place in it.
+        await meta.recordPulls([
+          { repository: 'team/app', digest: IMAGE_1, at: '2026-04-01T00:00:00.000Z' },
+          { repository: 'team/app', digest: IMAGE_1, at: '2026-03-15T00:00:00.000Z' },
+        ]);
+        expect(await lastPull()).toBe('2026-04-01T00:00:00.000Z');
+        expect(await meta.getManifest('team/app', IMAGE_2)).toBeNull();
+      });
+
+      it('records a batch larger than one statement holds', async () => {
+        for (const [i, tag] of ['t0', 't1', 't2'].entries())
+          await meta.putManifest(image(digest(`d${String(i)}`), [], { tags: [tag] }));
+        // 2,500 pulls, mostly of manifests that do not exist; the three that do are at the
+        // start, the middle and the end of the batch.
+        const real = new Map([
+          [0, 'd0'],
+          [1250, 'd1'],
+          [2499, 'd2'],
+        ]);
+        const pulls = Array.from({ length: 2500 }, (_, i) => ({
+          repository: 'team/app',
+          digest: digest(real.get(i) ?? `9${String(i).padStart(4, '0')}`),
+          at: new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString(),
+        }));
+        await meta.recordPulls(pulls);
+        const seen = (await meta.retentionView('team/app')).tags
+          .map((t) => [t.tag, t.lastPulledAt])
+          .sort((a, b) => String(a[0]).localeCompare(String(b[0])));
+        expect(seen).toEqual([
+          ['t0', '2026-01-01T00:00:00.000Z'],
+          ['t1', '2026-01-01T00:20:50.000Z'],
+          ['t2', '2026-01-01T00:41:39.000Z'],
+        ]);
+      });
+    });
+
+    // ── garbage collection ──────────────────────────────────────────────
+
+    describe('gc', () => {
+      const run = (id: string, over: Partial<Parameters<MetaStore['startGcRun']>[0]> = {}) => ({
+        id,
+        trigger: 'cli',
+        dryRun: false,
+        at: '2026-01-01T00:10:00.000Z',
+        aliveAfter: '2026-01-01T00:09:00.000Z',
+        owner: 'host-a:100',
+        ownerGone: () => false,
+        ...over,
+      });
+
+      it('runs one real run at a time; a dry run always starts', async () => {
+        expect(await meta.startGcRun(run('first'))).toEqual({ ok: true });
+        const refused = await meta.startGcRun(run('second', { owner: 'host-b:200' }));
+        expect(refused).toMatchObject({
+          ok: false,
+          running: { id: 'first', status: 'running', dryRun: false, trigger: 'cli' },
+        });
+        expect(
+          await meta.startGcRun(run('dry', { dryRun: true, at: '2026-01-01T00:10:30.000Z' })),
+        ).toEqual({ ok: true });
+        await meta.finishGcRun('first', '2026-01-01T00:11:00.000Z', 'done', '{"blobs":3}');
+        expect(await meta.startGcRun(run('third', { at: '2026-01-01T00:12:00.000Z' }))).toEqual({
+          ok: true,
+        });
+        const runs = await meta.listGcRuns(10);
+        expect(runs.map((r) => [r.id, r.status, r.dryRun])).toEqual([
+          ['third', 'running', false],
+          ['dry', 'running', true],
+          ['first', 'done', false],
+        ]);
+        expect(runs[2]).toMatchObject({
+          finishedAt: '2026-01-01T00:11:00.000Z',
+          report: '{"blobs":3}',
+        });
+        expect((await meta.listGcRuns(1)).map((r) => r.id)).toEqual(['third']);
+      });
+
+      it('takes over a run whose heartbeat stopped or whose owner is gone', async () => {
+        expect(await meta.startGcRun(run('stale', { at: '2026-01-01T00:00:00.000Z' }))).toEqual({
+          ok: true,
+        });
+        // A heartbeat keeps it alive past aliveAfter.
+        await meta.heartbeatGcRun('stale', '2026-01-01T00:09:30.000Z');
+        expect(await meta.startGcRun(run('next'))).toMatchObject({ ok: false });
+        expect(
+          await meta.startGcRun(run('later', { aliveAfter: '2026-01-01T00:09:45.000Z' })),
+        ).toEqual({ ok: true });
+        expect((await meta.listGcRuns(10)).find((r) => r.id === 'stale')).toMatchObject({
+          status: 'abandoned',
+          finishedAt: '2026-01-01T00:10:00.000Z',
+        });
+        // A finished run's heartbeat changes nothing.
+        await meta.heartbeatGcRun('stale', '2026-01-01T00:20:00.000Z');
+        expect((await meta.listGcRuns(10)).find((r) => r.id === 'stale')?.status).toBe('abandoned');
+        const asked: string[] = [];
+        const takeover = await meta.startGcRun(
+          run('takeover', {
+            at: '2026-01-01T00:11:00.000Z',
+            ownerGone: (owner) => {
+              asked.push(owner);
+              return owner === 'host-a:100';
+            },
+          }),
+        );
+        expect(takeover).toEqual({ ok: true });
+        expect(asked).toContain('host-a:100');
+        expect((await meta.listGcRuns(10)).find((r) => r.id === 'later')?.status).toBe('abandoned');
+      });
+
+      it('reads a repository’s graph: manifests, idle times, tags and index edges', async () => {
+        await meta.putManifest(image(IMAGE_1, [], { tags: ['latest'] }));
+        await meta.putManifest(image(IMAGE_2, []));
+        await meta.putManifest(index(INDEX, [{ digest: IMAGE_2, platform: 'linux/amd64' }]));
+        await meta.putManifest(image(SIGNATURE, [], { subject: IMAGE_1 }));
+        const graph = await meta.gcGraph('team/app');
+        expect(
+          graph.manifests
+            .map((m) => [m.digest, m.tagged, m.subject])
+            .sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+        ).toEqual([
+          [IMAGE_1, true, null],
+          [IMAGE_2, false, null],
+          [INDEX, false, null],
+          [SIGNATURE, false, IMAGE_1],
+        ]);
+        expect(graph.children).toEqual([{ parent: INDEX, child: IMAGE_2 }]);
+        expect(graph.manifests.every((m) => !Number.isNaN(Date.parse(m.idleSince)))).toBe(true);
+        expect(await meta.gcGraph('team/none')).toEqual({ manifests: [], children: [] });
+      });
+
+      it('a manifest losing its last tag becomes idle from then; a re-push too', async () => {
+        await meta.putManifest(image(IMAGE_1, [], { tags: ['latest'] }));
+        const idle = async () =>
+          (await meta.gcGraph('team/app')).manifests.find((m) => m.digest === IMAGE_1)?.idleSince ??
+          '';
+        const pushed = await idle();
+        await clockPast(pushed);
+        expect(await meta.deleteTag('team/app', 'latest')).toBe('deleted');
+        const untagged = await idle();
+        expect(untagged > pushed).toBe(true);
+        await clockPast(untagged);
+        await meta.putManifest(image(IMAGE_1, []));
+        expect((await idle()) > untagged).toBe(true);
+      });
+
+      it('lists idle links, blob references and holders', async () => {
+        await twoLayers();
+        await upload('team/app', CONFIG, 5);
+        await upload('team/web', LAYER_A, 10);
+        await meta.putManifest(image(IMAGE_1, [LAYER_A]));
+        await meta.putManifest(image(IMAGE_2, [LAYER_A, LAYER_B]));
+        expect(await meta.listIdleLinks('team/app', FUTURE, 2)).toEqual([
+          { digest: LAYER_A, size: 10 },
+          { digest: LAYER_B, size: 20 },
+        ]);
+        expect(await meta.listIdleLinks('team/app', FUTURE, 2, LAYER_B)).toEqual([
+          { digest: CONFIG, size: 5 },
+        ]);
+        expect(await meta.listIdleLinks('team/app', PAST, 10)).toEqual([]);
+        const refs = await meta.blobReferences('team/app', [LAYER_A, LAYER_B, CONFIG]);
+        expect(
+          refs
+            .map((r) => `${r.digest} ${r.manifest}`)
+            .sort()
+            .map((r) => r.split(' ')),
+        ).toEqual([
+          [LAYER_A, IMAGE_1],
+          [LAYER_A, IMAGE_2],
+          [LAYER_B, IMAGE_2],
+        ]);
+        expect(await meta.blobReferences('team/web', [LAYER_A])).toEqual([]);
+        expect(await meta.blobReferences('team/app', [])).toEqual([]);
+        const holders = await meta.blobHolders([LAYER_A, CONFIG, SIGNATURE]);
+        const byDigest = new Map(
+          holders.map((h) => [h.digest, [h.links.sort(), h.references.sort()]]),
+        );
+        expect(byDigest.get(LAYER_A)).toEqual([
+          ['team/app', 'team/web'],
+          [`team/app@${IMAGE_1}`, `team/app@${IMAGE_2}`],
+        ]);
+        expect(byDigest.get(CONFIG)).toEqual([['team/app'], []]);
+        expect(byDigest.get(SIGNATURE)).toEqual([[], []]);
+      });
+
+      it('lists and collects blob rows no link or reference holds', async () => {
+        await twoLayers();
+        await upload('team/app', CONFIG, 5);
+        expect(await meta.unlinkBlob('team/app', LAYER_A)).toBe('deleted');
+        expect(await meta.unlinkBlob('team/app', LAYER_B)).toBe('deleted');
+        expect(await meta.listUnheldBlobs(FUTURE, 1)).toEqual([{ digest: LAYER_A, size: 10 }]);
+        expect(await meta.listUnheldBlobs(FUTURE, 10, LAYER_A)).toEqual([
+          { digest: LAYER_B, size: 20 },
+        ]);
+        expect(await meta.listUnheldBlobs(PAST, 10)).toEqual([]);
+        // A mount since the plan holds LAYER_B again; CONFIG was never unheld.
+        expect(await meta.mountBlob('team/web', 'team', { digest: LAYER_B, size: 20 })).toBe('ok');
+        const removed: string[] = [];
+        const remove = (d: string) => {
+          removed.push(d);
+          return Promise.resolve();
+        };
+        expect(await meta.collectUnheldBlobs([LAYER_A], PAST, remove)).toEqual([]);
+        expect(await meta.collectUnheldBlobs([LAYER_A, LAYER_B, CONFIG], FUTURE, remove)).toEqual([
+          { digest: LAYER_A, size: 10 },
+        ]);
+        expect(removed).toEqual([LAYER_A]);
+        expect(await meta.getBlob(LAYER_A)).toBeNull();
+        expect(await meta.getBlob(LAYER_B)).toEqual({ size: 20 });
+        expect(await meta.collectUnheldBlobs([LAYER_A], FUTURE, remove)).toEqual([]);
+      });
+
+      it('collects a manifest only while it is as planned', async () => {
+        await meta.putManifest(image(IMAGE_1, [], { tags: ['latest'] }));
+        await meta.putManifest(image(IMAGE_2, []));
+        await meta.putManifest(index(INDEX, [{ digest: IMAGE_2, platform: 'linux/amd64' }]));
+        await meta.putManifest(image(SIGNATURE, [], { subject: IMAGE_1 }));
+        const idleOf = async (d: string) =>
+          (await meta.gcGraph('team/app')).manifests.find((m) => m.digest === d)?.idleSince ?? '';
+        // Tagged, listed by an index, a referrer of a tagged subject, a stale plan: kept.
+        expect(await meta.collectManifest('team/app', IMAGE_1, await idleOf(IMAGE_1))).toBe('kept');
+        expect(await meta.collectManifest('team/app', IMAGE_2, await idleOf(IMAGE_2))).toBe('kept');
+        expect(await meta.collectManifest('team/app', SIGNATURE, await idleOf(SIGNATURE))).toBe(
+          'kept',
+        );
+        expect(await meta.collectManifest('team/app', INDEX, PAST)).toBe('kept');
+        expect(await meta.collectManifest('team/app', INDEX, await idleOf(INDEX))).toBe('deleted');
+        expect(await meta.collectManifest('team/app', INDEX, await idleOf(INDEX))).toBe('gone');
+        expect(await meta.collectManifest('team/app', IMAGE_2, await idleOf(IMAGE_2))).toBe(
+          'deleted',
+        );
+        expect(await meta.deleteTag('team/app', 'latest')).toBe('deleted');
+        expect(await meta.collectManifest('team/app', SIGNATURE, await idleOf(SIGNATURE))).toBe(
+          'deleted',
+        );
+        expect(await meta.collectManifest('team/app', IMAGE_1, await idleOf(IMAGE_1))).toBe(
+          'deleted',
+        );
+        expect(await meta.repositoryExists('team/app')).toBe(false);
+      });
+
+      it('collects links still unreferenced, idle, in repositories without uploads', async () => {
+        await twoLayers();
+        await upload('team/app', CONFIG, 5);
+        await upload('team/web', LAYER_A, 10);
+        await upload('team/busy', LAYER_A, 10);
+        await meta.createUpload({
+          id: 'busy-push',
+          repository: 'team/busy',
+          owner: '',
+          algorithm: 'sha256',
+          offset: 0,
+          createdAt: PAST,
+          updatedAt: PAST,
+        });
+        await meta.putManifest(image(IMAGE_1, [CONFIG]));
+        const removed: string[] = [];
+        const remove = (d: string) => {
+          removed.push(d);
+          return Promise.resolve();
+        };
+        // Used since the cutoff: kept.
+        expect(
+          await meta.collectLinks([{ repository: 'team/app', digest: LAYER_B }], PAST, remove),
+        ).toEqual({ links: 0, blobs: [] });
+        const result = await meta.collectLinks(
+          [
+            { repository: 'team/app', digest: LAYER_A },
+            { repository: 'team/app', digest: LAYER_B },
+            { repository: 'team/app', digest: CONFIG },
+            { repository: 'team/busy', digest: LAYER_A },
+            { repository: 'team/app', digest: SIGNATURE },
+          ],
+          FUTURE,
+          remove,
+        );
+        // LAYER_A is still linked into team/web and team/busy: its row and file stay.
+        expect(result).toEqual({ links: 2, blobs: [{ digest: LAYER_B, size: 20 }] });
+        expect(removed).toEqual([LAYER_B]);
+        expect(await meta.getLinkedBlob('team/app', LAYER_A)).toBeNull();
+        expect(await meta.getLinkedBlob('team/app', CONFIG)).not.toBeNull();
+        expect(await meta.getLinkedBlob('team/busy', LAYER_A)).not.toBeNull();
+        expect(await meta.getBlob(LAYER_A)).toEqual({ size: 10 });
+        expect(await meta.getBlob(LAYER_B)).toBeNull();
+        // The last link of a repository takes the emptied repository with it.
+        expect(
+          await meta.collectLinks([{ repository: 'team/web', digest: LAYER_A }], FUTURE, remove),
+        ).toEqual({ links: 1, blobs: [] });
+        expect(await meta.repositoryExists('team/web')).toBe(false);
+      });
+
+      it('a failing file move undoes the whole collection', async () => {
+        await upload('team/app', LAYER_A, 10);
+        await expect(
+          meta.collectLinks([{ repository: 'team/app', digest: LAYER_A }], FUTURE, () =>
+            Promise.reject(new Error('disk gone')),
+          ),
+        ).rejects.toThrow('disk gone');
+        expect(await meta.getLinkedBlob('team/app', LAYER_A)).toMatchObject({ size: 10 });
+        expect(await meta.getBlob(LAYER_A)).toEqual({ size: 10 });
+      });
+
+      it('runs work knowing whether the blob has a row', async () => {
+        await upload('team/app', LAYER_A, 10);
+        expect(await meta.withBlobRow(LAYER_A, (has) => Promise.resolve(has))).toBe(true);
+        expect(await meta.withBlobRow(LAYER_B, (has) => Promise.resolve(has))).toBe(false);
+      });
+    });
+
+    // ── identity ────────────────────────────────────────────────────────
+
+    describe('identity', () => {
+      it('creates users with role bindings; refuses an unknown role writing nothing', async () => {
+        expect(await meta.countUsers()).toBe(0);
+        expect(
+          await meta.createUser({
+            name: 'alice',
+            passwordHash: 'hash-a',
+            roles: [
+              { role: 'developer', namespace: 'team' },
+              { role: 'viewer', namespace: '' },
+            ],
+          }),
+        ).toBe('ok');
+        expect(await meta.createUser({ name: 'alice', passwordHash: 'x', roles: [] })).toBe(
+          'exists',
+        );
+        expect(
+          await meta.createUser({
+            name: 'bob',
+            passwordHash: 'hash-b',
+            roles: [{ role: 'no-such-role', namespace: '' }],
+          }),
+        ).toBe('unknown-role');
+        expect(await meta.getUser('bob')).toBeNull();
+        expect(await meta.countUsers()).toBe(1);
+        expect(await meta.getUser('alice')).toMatchObject({
+          name: 'alice',
+          passwordHash: 'hash-a',
+          disabled: false,
+        });
+        const [alice] = await meta.listUsers();
+        expect(alice?.bindings.map((b) => [b.role, b.namespace]).sort()).toEqual([
+          ['developer', 'team'],
+          ['viewer', ''],
+        ]);
+      });
+
+      it('changes a password, disables and deletes a user with its tokens and bindings', async () => {
+        await meta.createUser({
+          name: 'alice',
+          passwordHash: 'old',
+          roles: [{ role: 'viewer', namespace: '' }],
+        });
+        const before = await meta.getUser('alice');
+        await clockPast(before?.updatedAt ?? '');
+        expect(await meta.setPassword('alice', 'new')).toBe(true);
+        const changed = await meta.getUser('alice');
+        expect(changed?.passwordHash).toBe('new');
+        expect((changed?.updatedAt ?? '') > (before?.updatedAt ?? '')).toBe(true);
+        expect(await meta.setPassword('nobody', 'x')).toBe(false);
+        expect(await meta.setUserDisabled('alice', true)).toBe(true);
+        expect((await meta.getUser('alice'))?.disabled).toBe(true);
+        expect(await meta.setUserDisabled('nobody', true)).toBe(false);
+        await meta.createAccessToken({
+          id: 'tok-1',
+          user: 'alice',
+          name: 'ci',
+          secretHash: 'sh',
+          privileges: [],
+          expiresAt: null,
+          createdAt: '2026-01-01T00:00:00.000Z',
+          lastUsedAt: null,
+          revokedAt: null,
+        });
+        expect(await meta.deleteUser('alice')).toBe(true);
+        expect(await meta.deleteUser('alice')).toBe(false);
+        expect(await meta.getAccessToken('tok-1')).toBeNull();
+        expect(await meta.privilegesOf('alice')).toEqual([]);
+        // The name is free again, with no binding left over.
+        expect(await meta.createUser({ name: 'alice', passwordHash: 'h', roles: [] })).toBe('ok');
+        expect((await meta.listUsers())[0]?.bindings).toEqual([]);
+      });
+
+      it('keeps built-in roles; custom roles are created, replaced and deleted', async () => {
+        const builtins = (await meta.listRoles()).filter((r) => r.builtin).map((r) => r.name);
+        expect(builtins.sort()).toEqual(['admin', 'developer', 'maintainer', 'viewer']);
+        expect(await meta.getRole('viewer')).toEqual({
+          name: 'viewer',
+          description: expect.any(String) as string,
+          builtin: true,
+          privileges: [{ pattern: '*', actions: ['pull'] }],
+        });
+        expect(await meta.putRole({ name: 'viewer', description: 'mine', privileges: [] })).toBe(
+          'builtin',
+        );
+        expect(await meta.deleteRole('admin')).toBe('builtin');
+        expect(
+          await meta.putRole({
+            name: 'ci',
+            description: 'pushes builds',
+            privileges: [
+              { pattern: 'team-*', actions: ['pull', 'push'] },
+              { pattern: 'tools', actions: ['pull'] },
+            ],
+          }),
+        ).toBe('ok');
+        expect(
+          await meta.putRole({
+            name: 'ci',
+            description: 'pushes and deletes builds',
+            privileges: [{ pattern: 'team-*', actions: ['pull', 'push', 'delete'] }],
+          }),
+        ).toBe('ok');
+        expect(await meta.getRole('ci')).toEqual({
+          name: 'ci',
+          description: 'pushes and deletes builds',
+          builtin: false,
+          privileges: [{ pattern: 'team-*', actions: ['pull', 'push', 'delete'] }],
+        });
+        const listed = (await meta.listRoles()).map((r) => r.name);
+        expect(listed.indexOf('ci')).toBe(listed.length - 1);
+        await meta.createUser({ name: 'alice', passwordHash: 'h', roles: [] });
+        expect(await meta.bind({ user: 'alice', role: 'ci', namespace: '' })).toBe('ok');
+        expect(await meta.deleteRole('ci')).toBe('ok');
+        expect(await meta.deleteRole('ci')).toBe('unknown');
+        expect(await meta.getRole('ci')).toBeNull();
+        expect(await meta.privilegesOf('alice')).toEqual([]);
+      });
+
+      it('binds roles per namespace; privileges are narrowed to the binding', async () => {
+        await meta.createUser({ name: 'alice', passwordHash: 'h', roles: [] });
+        await meta.putRole({
+          name: 'ci',
+          description: '',
+          privileges: [{ pattern: 'team-*', actions: ['pull', 'push'] }],
+        });
+        expect(await meta.bind({ user: 'alice', role: 'ci', namespace: 'team-a' })).toBe('ok');
+        expect(await meta.bind({ user: 'alice', role: 'ci', namespace: 'team-a' })).toBe('ok');
+        expect(await meta.bind({ user: 'alice', role: 'ci', namespace: 'other' })).toBe('ok');
+        expect(await meta.bind({ user: 'alice', role: 'viewer', namespace: '' })).toBe('ok');
+        expect(await meta.bind({ user: 'nobody', role: 'ci', namespace: '' })).toBe('unknown-user');
+        expect(await meta.bind({ user: 'alice', role: 'nope', namespace: '' })).toBe(
+          'unknown-role',
+        );
+        const privileges = await meta.privilegesOf('alice');
+        // 'other' is outside the role's team-* pattern: that binding grants nothing.
+        expect(privileges.map((p) => `${p.pattern} ${p.actions.join(',')}`).sort()).toEqual([
+          '* pull',
+          'team-a pull,push',
+        ]);
+        expect(await meta.unbind({ user: 'alice', role: 'ci', namespace: 'team-a' })).toBe(true);
+        expect(await meta.unbind({ user: 'alice', role: 'ci', namespace: 'team-a' })).toBe(false);
+        expect(await meta.privilegesOf('alice')).toEqual([{ pattern: '*', actions: ['pull'] }]);
+      });
+
+      it('stores access tokens, lists them per user, touches and revokes them once', async () => {
+        await meta.createUser({ name: 'alice', passwordHash: 'h', roles: [] });
+        await meta.createUser({ name: 'bob', passwordHash: 'h', roles: [] });
+        const token = {
+          id: 'tok-1',
+          user: 'alice',
+          name: 'ci',
+          secretHash: 'secret-hash',
+          privileges: [{ pattern: 'team', actions: ['pull' as const, 'push' as const] }],
+          expiresAt: '2027-01-01T00:00:00.000Z',
+          createdAt: '2026-01-01T00:00:00.000Z',
+          lastUsedAt: null,
+          revokedAt: null,
+        };
+        await meta.createAccessToken(token);
+        await meta.createAccessToken({
+          ...token,
+          id: 'tok-2',
+          user: 'bob',
+          createdAt: '2026-01-02T00:00:00.000Z',
+          expiresAt: null,
+        });
+        expect(await meta.getAccessToken('tok-1')).toEqual(token);
+        expect(await meta.getAccessToken('tok-9')).toBeNull();
+        expect((await meta.listAccessTokens()).map((t) => t.id)).toEqual(['tok-1', 'tok-2']);
+        expect((await meta.listAccessTokens('bob')).map((t) => t.id)).toEqual(['tok-2']);
+        await meta.touchAccessToken('tok-1', '2026-01-05T00:00:00.000Z');
+        expect((await meta.getAccessToken('tok-1'))?.lastUsedAt).toBe('2026-01-05T00:00:00.000Z');
+        expect(await meta.revokeAccessToken('tok-1', '2026-01-06T00:00:00.000Z')).toBe(true);
+        expect(await meta.revokeAccessToken('tok-1', '2026-01-07T00:00:00.000Z')).toBe(false);
+        expect((await meta.getAccessToken('tok-1'))?.revokedAt).toBe('2026-01-06T00:00:00.000Z');
+        expect(await meta.revokeAccessToken('tok-9', '2026-01-07T00:00:00.000Z')).toBe(false);
+      });
+
+      it('stores refresh tokens and revokes every live one of a user', async () => {
+        await meta.createUser({ name: 'alice', passwordHash: 'h', roles: [] });
+        const token = {
+          id: 'rt-1',
+          user: 'alice',
+          service: 'berth',
+          clientId: 'docker',
+          secretHash: 'sh',
+          createdAt: '2026-01-01T00:00:00.000Z',
+          revokedAt: null,
+        };
+        await meta.createRefreshToken(token);
+        await meta.createRefreshToken({ ...token, id: 'rt-2' });
+        await meta.createRefreshToken({
+          ...token,
+          id: 'rt-3',
+          revokedAt: '2026-01-01T01:00:00.000Z',
+        });
+        expect(await meta.getRefreshToken('rt-1')).toEqual(token);
+        expect(await meta.getRefreshToken('rt-9')).toBeNull();
+        await meta.touchRefreshToken('rt-1', '2026-01-02T00:00:00.000Z');
+        expect(await meta.revokeRefreshTokens('alice', '2026-01-03T00:00:00.000Z')).toBe(2);
+        expect(await meta.revokeRefreshTokens('alice', '2026-01-04T00:00:00.000Z')).toBe(0);
+        expect((await meta.getRefreshToken('rt-2'))?.revokedAt).toBe('2026-01-03T00:00:00.000Z');
+        expect((await meta.getRefreshToken('rt-3'))?.revokedAt).toBe('2026-01-01T01:00:00.000Z');
+      });
+
+      it('keeps the first signing key stored', async () => {
+        expect(await meta.getSigningKey()).toBeNull();
+        const key = {
+          kid: 'k1',
+          algorithm: 'ES256',
+          privateJwk: '{"kty":"EC"}',
+          createdAt: '2026-01-01T00:00:00.000Z',
+        };
+        expect(await meta.putSigningKey(key)).toEqual(key);
+        expect(await meta.putSigningKey({ ...key, kid: 'k2' })).toEqual(key);
+        expect(await meta.getSigningKey()).toEqual(key);
+      });
+
+      it('appends audit events and pages them newest first, filtered', async () => {
+        await meta.appendAudit([]);
+        const event = (i: number, actor: string, action: string) => ({
+          at: `2026-01-0${String(i)}T00:00:00.000Z`,
+          actor,
+          action,
+          target: `team/app:${String(i)}`,
+          outcome: 'success' as const,
+          client: '127.0.0.1',
+        });
+        await meta.appendAudit([
+          event(1, 'alice', 'user.create'),
+          { ...event(2, 'bob', 'token.create'), detail: { name: 'ci', n: 2 } },
+        ]);
+        await meta.appendAudit([{ ...event(3, 'alice', 'token.create'), outcome: 'denied' }]);
+        const first = await meta.listAudit({ limit: 2 });
+        expect(first.more).toBe(true);
+        expect(first.items.map((e) => [e.actor, e.action, e.outcome])).toEqual([
+          ['alice', 'token.create', 'denied'],
+          ['bob', 'token.create', 'success'],
+        ]);
+        expect(first.items[1]?.detail).toEqual({ name: 'ci', n: 2 });
+        expect(first.items[0]).not.toHaveProperty('detail');
+        const next = await meta.listAudit({ limit: 2, before: first.items[1]?.id ?? 0 });
+        expect(next).toMatchObject({ more: false, items: [{ target: 'team/app:1' }] });
+        expect((await meta.listAudit({ limit: 10, actor: 'alice' })).items).toHaveLength(2);
+        expect((await meta.listAudit({ limit: 10, action: 'token.create' })).items).toHaveLength(2);
+        expect(
+          (await meta.listAudit({ limit: 10, since: '2026-01-02T00:00:00.000Z' })).items.map(
+            (e) => e.actor,
+          ),
+        ).toEqual(['alice', 'bob']);
+      });
+    });
+
     // ── concurrency: what a multi-writer engine must survive ────────────
 
     describe('concurrent writers', () => {
@@ -926,6 +1713,53 @@ export function describeMetaStore(name: string, open: () => Promise<OpenedMetaSt
         expect(results.filter((r) => r.ok)).toHaveLength(1);
         const runs = await meta.listGcRuns(N + 1);
         expect(runs.filter((r) => r.status === 'running')).toHaveLength(1);
+      });
+
+      it('GC racing an upload and a mount of its blob: a row keeps its file, a link its row', async () => {
+        // The blob store as GC and uploads see it: GC moves a file away, an upload puts its own
+        // bytes in place when the file is missing (as the registry's ensureContent does).
+        const files = new Set<string>();
+        const removeFile = async (d: string) => {
+          await new Promise((resolve) => setImmediate(resolve));
+          files.delete(d);
+        };
+        for (let round = 0; round < N; round++) {
+          const blob = digest(`a${String(round)}`);
+          await upload('team/old', blob, 10);
+          files.add(blob);
+          await meta.createUpload({
+            id: `push-${String(round)}`,
+            repository: 'team/push',
+            owner: '',
+            algorithm: 'sha256',
+            offset: 0,
+            createdAt: PAST,
+            updatedAt: PAST,
+          });
+          const [collected, completed, mounted] = await Promise.all([
+            meta.collectLinks([{ repository: 'team/old', digest: blob }], FUTURE, removeFile),
+            meta.completeUpload(
+              `push-${String(round)}`,
+              'team',
+              { repository: 'team/push', digest: blob, size: 10 },
+              async () => {
+                await new Promise((resolve) => setImmediate(resolve));
+                files.add(blob);
+                return true;
+              },
+            ),
+            meta.mountBlob('team/mount', 'team', { digest: blob, size: 10 }),
+          ]);
+          expect(collected.links).toBe(1);
+          expect(completed).toBe('ok');
+          expect(['ok', 'blob-missing']).toContain(mounted);
+          // The upload's link always lands; its blob row and file with it.
+          expect(await meta.getLinkedBlob('team/push', blob)).toEqual(
+            expect.objectContaining({ size: 10 }),
+          );
+          expect(files.has(blob)).toBe(true);
+          expect((await meta.getLinkedBlob('team/mount', blob)) !== null).toBe(mounted === 'ok');
+        }
       });
 
       it('N processes storing a signing key all get the same one', async () => {
