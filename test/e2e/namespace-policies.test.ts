@@ -93,6 +93,22 @@ describe('berth namespace set: immutable tags and index children', () => {
     ]);
     expect(cleared.stdout).toBe('namespace team: no immutable tags, index children: (default)\n');
     expect(await listed(data)).toMatchObject({ immutableTags: [], indexChildren: null });
+    // Changes from the command line are audited as the admin API's are.
+    const audit = JSON.parse(
+      (await berth(['audit', '--json', '--action', 'namespace.update', '--data', data])).stdout,
+    ) as { action: string; target: string; actor: string; client: string; detail: unknown }[];
+    expect(audit.length).toBeGreaterThanOrEqual(3);
+    expect(audit[0]).toMatchObject({
+      action: 'namespace.update',
+      target: 'team',
+      client: 'local',
+      actor: expect.stringMatching(/^cli:/) as unknown,
+      detail: { immutableTags: [], indexChildren: null },
+    });
+    const created = JSON.parse(
+      (await berth(['audit', '--json', '--action', 'namespace.create', '--data', data])).stdout,
+    ) as { target: string }[];
+    expect(created.map((e) => e.target)).toEqual(['team']);
   });
 });
 

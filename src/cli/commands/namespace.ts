@@ -9,11 +9,29 @@ import { formatRetention, parseRetention } from '../../core/retention-policy.js'
 import type { Registry } from '../../registry/index.js';
 import { dataOptions, withDataDir, type DataFlags } from '../data.js';
 
+/**
+ * Runs `work` on the data directory's registry; each change it reports through `audited` goes to
+ * the audit log as the API's do (`namespace.create|update|delete`), with this command line as actor.
+ */
 async function withRegistry<T>(
   flags: DataFlags,
-  work: (registry: Registry) => Promise<T>,
+  work: (
+    registry: Registry,
+    audited: (action: string, name: string, detail: Record<string, unknown>) => void,
+  ) => Promise<T>,
 ): Promise<T> {
-  return withDataDir(flags, ({ registry }) => work(registry));
+  return withDataDir(flags, ({ registry, audit, actor }) =>
+    work(registry, (action, name, detail) =>
+      audit.record({
+        actor: actor.name,
+        client: actor.client,
+        action: `namespace.${action}`,
+        target: name,
+        outcome: 'success',
+        detail,
+      }),
+    ),
+  );
 }
 
 export function registerNamespaceCommands(program: Command): void {
@@ -26,8 +44,9 @@ export function registerNamespaceCommands(program: Command): void {
       .description('create a namespace so images can be pushed into it')
       .option('--public', 'allow anonymous pulls', false),
   ).action(async (name: string, flags: DataFlags & { public: boolean }) => {
-    await withRegistry(flags, async (r) => {
+    await withRegistry(flags, async (r, audited) => {
       const row = await r.namespaces.create(name, { public: flags.public });
+      audited('create', row.name, { public: row.public });
       process.stdout.write(`namespace ${row.name} created${row.public ? ' (public)' : ''}\n`);
     });
   });
@@ -132,7 +151,7 @@ export function registerNamespaceCommands(program: Command): void {
           'give --public, --private, --immutable-tags, --index-children, --quota or --retention (see --help)',
         );
       }
-      await withRegistry(flags, async (r) => {
+      await withRegistry(flags, async (r, audited) => {
         // Validated before anything changes, so a bad pattern leaves the namespace as it was.
         await r.namespaces.setPolicy(name, {
           ...(immutableTags !== undefined && { immutableTags }),
@@ -143,6 +162,13 @@ export function registerNamespaceCommands(program: Command): void {
         if (access !== undefined) await r.namespaces.setPublic(name, access);
         const row = await r.namespaces.get(name);
         if (!row) return;
+        audited('update', name, {
+          ...(access !== undefined && { public: access }),
+          ...(immutableTags !== undefined && { immutableTags }),
+          ...(indexChildren !== undefined && { indexChildren }),
+          ...(quotaBytes !== undefined && { quotaBytes }),
+          ...(retention !== undefined && { retention }),
+        });
         const changes: string[] = [];
         if (access !== undefined) changes.push(row.public ? 'public' : 'private');
         if (immutableTags !== undefined)
@@ -175,8 +201,9 @@ export function registerNamespaceCommands(program: Command): void {
         false,
       ),
   ).action(async (name: string, flags: DataFlags & { force: boolean }) => {
-    await withRegistry(flags, async (r) => {
+    await withRegistry(flags, async (r, audited) => {
       await r.namespaces.delete(name, { force: flags.force });
+      audited('delete', name, { force: flags.force });
       process.stdout.write(`namespace ${name} deleted\n`);
     });
   });
