@@ -10,20 +10,10 @@ import type { Command } from 'commander';
 import { ConfigError } from '../../config/errors.js';
 import { loadConfig } from '../../config/load.js';
 import { dataOptions, withDataDir, type DataFlags } from '../data.js';
+import { formatSize } from '../../core/quota.js';
 
 /** Progress on a terminal at most this often: enough to see it move, not enough to flood it. */
 const PROGRESS_EVERY_MS = 1000;
-
-function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = n;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return `${unit === 0 ? String(value) : value.toFixed(1)} ${units[unit] ?? 'B'}`;
-}
 
 export function registerFsckCommand(program: Command): void {
   dataOptions(
@@ -55,7 +45,7 @@ export function registerFsckCommand(program: Command): void {
         ? (p: { blobs: number; bytes: number }) => {
             if (Date.now() - shown < PROGRESS_EVERY_MS) return;
             shown = Date.now();
-            process.stderr.write(`\rberth fsck: ${p.blobs} blobs, ${formatBytes(p.bytes)} hashed`);
+            process.stderr.write(`\rberth fsck: ${p.blobs} blobs, ${formatSize(p.bytes)} hashed`);
           }
         : undefined;
       const result = await runFsck(dataDir.meta, dataDir.storage, {
@@ -77,7 +67,7 @@ export function registerFsckCommand(program: Command): void {
         .map(([kind, n]) => `${n} ${kind}`);
       const recent = report.findings.filter((f) => f.recent).length;
       process.stdout.write(
-        `fsck: ${report.blobs} blobs (${formatBytes(report.bytes)}) checked in ` +
+        `fsck: ${report.blobs} blobs (${formatSize(report.bytes)}) checked in ` +
           `${(report.durationMs / 1000).toFixed(1)} s: ` +
           (found.length > 0 ? found.join(', ') : 'no problems') +
           `${recent > 0 ? `; ${recent} recent file(s) left alone` : ''}\n`,

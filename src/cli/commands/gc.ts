@@ -9,23 +9,13 @@ import { formatDuration, parseDuration } from '../../core/duration.js';
 import { ConfigError } from '../../config/errors.js';
 import type { GcReport } from '../../lifecycle/gc.js';
 import { dataOptions, withDataDir, type DataFlags } from '../data.js';
-
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = n;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return `${unit === 0 ? String(value) : value.toFixed(1)} ${units[unit] ?? 'B'}`;
-}
+import { formatSize } from '../../core/quota.js';
 
 function summary(r: GcReport): string {
   const verb = r.dryRun ? 'would remove' : 'removed';
   const parts = [
     `${r.manifests} manifests`,
-    `${r.blobs} blobs (${formatBytes(r.bytes)})`,
+    `${r.blobs} blobs (${formatSize(r.bytes)})`,
     `${r.links} blob links`,
     `${r.uploads} expired uploads`,
     `${r.orphanFiles} orphan files`,
