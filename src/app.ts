@@ -113,6 +113,7 @@ async function assembleApp(
   const dataDir = await openDataDir(config.data, {
     defaultNamespace: config.registry.defaultNamespace,
     adminPassword: options.adminPassword,
+    meta: config.meta,
   });
   const registry = registryFor(config, dataDir, (digest) =>
     server.log.error({ digest }, 'metadata names a blob the storage does not have'),

@@ -9,11 +9,15 @@
  * <data>/meta.sqlite        metadata (WAL mode: -wal and -shm beside it)
  * <data>/blobs/…  uploads/…  tmp/…   the filesystem StorageDriver (registry/layout.ts)
  * ```
+ *
+ * The metadata may live elsewhere instead (`--meta`, BERTH_META_URL, `meta:`): a PostgreSQL
+ * database that several replicas share (meta/postgres/open.ts).
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { generatePassword, hashPassword, MIN_PASSWORD_LENGTH } from './auth/passwords.js';
 import { ConfigError } from './config/errors.js';
+import { redactMetaUrl } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { createRegistry, DEFAULT_GC_GRACE_MS, type Registry } from './registry/index.js';
 import { BLOB_SHARDS } from './registry/layout.js';
@@ -59,7 +63,12 @@ export interface DataDir {
 
 export async function openDataDir(
   dir: string,
-  options: { defaultNamespace: string; adminPassword?: string | undefined },
+  options: {
+    defaultNamespace: string;
+    adminPassword?: string | undefined;
+    /** `sqlite:<file>` or `postgres://…`; default `sqlite:<data>/meta.sqlite`. */
+    meta?: string | undefined;
+  },
 ): Promise<DataDir> {
   const root = path.resolve(dir);
   await fs.mkdir(root, { recursive: true, mode: 0o700 });
@@ -81,7 +90,7 @@ export async function openDataDir(
   // thread pool) while the database is being created instead of after.
   const firstAdmin = created ? prepareAdmin(options.adminPassword) : undefined;
   const storage = await createFsDriver({ root, directories: BLOB_SHARDS });
-  const meta = await openSqliteMetaStore(path.join(root, 'meta.sqlite'));
+  const meta = await openMetaStore(options.meta ?? `sqlite:${path.join(root, 'meta.sqlite')}`);
   if (created) {
     await meta.createNamespace({ name: options.defaultNamespace, public: false });
     // Written last: a directory without it is initialised again, which is idempotent.
@@ -98,6 +107,21 @@ export async function openDataDir(
     created,
     ...(generatedAdminPassword ? { generatedAdminPassword } : {}),
   };
+}
+
+async function openMetaStore(url: string): Promise<MetaStore> {
+  if (url.startsWith('sqlite:')) return openSqliteMetaStore(url.slice('sqlite:'.length));
+  // Loaded on use: the SQLite default needs none of pg's modules.
+  const { openPostgresMetaStore } = await import('./meta/postgres/open.js');
+  try {
+    return await openPostgresMetaStore(url);
+  } catch (e) {
+    // Named without its password; pg's own message says why (refused, auth, no database).
+    throw new ConfigError(
+      // A refused connection to several addresses is an AggregateError with no message.
+      `cannot open the metadata database ${redactMetaUrl(url)}: ${(e as Error).message || String((e as NodeJS.ErrnoException).code)}`,
+    );
+  }
 }
 
 /**

@@ -19,6 +19,7 @@ import type { Registry } from '../registry/index.js';
 
 export interface DataFlags {
   data?: string;
+  meta?: string;
   config?: string;
 }
 
@@ -36,6 +37,7 @@ export interface DataContext {
 export function dataOptions(command: Command): Command {
   return command
     .option('--data <dir>', 'data directory (env BERTH_DATA, default ./data)')
+    .option('--meta <url>', 'metadata database: sqlite:<file> or postgres://… (env BERTH_META_URL)')
     .option('--config <file>', 'YAML configuration file (env BERTH_CONFIG)');
 }
 
@@ -50,11 +52,18 @@ export async function withDataDir<T>(
       import('../auth/audit.js'),
       import('../auth/identity.js'),
     ]);
-  const config = loadConfig({ file: flags.config, flags: flags.data ? { data: flags.data } : {} });
+  const config = loadConfig({
+    file: flags.config,
+    flags: {
+      ...(flags.data ? { data: flags.data } : {}),
+      ...(flags.meta ? { meta: flags.meta } : {}),
+    },
+  });
   await checkDataPath(config.data);
   const dataDir = await openDataDir(config.data, {
     defaultNamespace: config.registry.defaultNamespace,
     adminPassword: process.env['BERTH_ADMIN_PASSWORD'],
+    meta: config.meta,
   });
   if (dataDir.generatedAdminPassword !== undefined) {
     process.stderr.write(

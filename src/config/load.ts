@@ -24,6 +24,7 @@ export interface ConfigSources {
     trustedProxies: string[];
     listen: string[];
     data: string;
+    meta: string;
     logLevel: string;
     externalUrl: string;
     auth: boolean;
@@ -58,6 +59,10 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     raw['data'] = env['BERTH_DATA'];
     given('/data', 'BERTH_DATA');
   }
+  if (env['BERTH_META_URL']) {
+    raw['meta'] = env['BERTH_META_URL'];
+    given('/meta', 'BERTH_META_URL');
+  }
   if (env['BERTH_LOG_LEVEL']) {
     raw['log'] = { ...asObject(raw['log']), level: env['BERTH_LOG_LEVEL'] };
     given('/log/level', 'BERTH_LOG_LEVEL');
@@ -88,6 +93,10 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   if (flags.data) {
     raw['data'] = flags.data;
     given('/data', '--data');
+  }
+  if (flags.meta) {
+    raw['meta'] = flags.meta;
+    given('/meta', '--meta');
   }
   if (flags.logLevel) {
     raw['log'] = { ...asObject(raw['log']), level: flags.logLevel };
@@ -216,6 +225,11 @@ function readYaml(file: string, origin: string): Record<string, unknown> {
   if (typeof doc !== 'object' || Array.isArray(doc))
     throw new ConfigError(`config file ${file} must be a YAML mapping (key: value lines)`);
   return doc as Record<string, unknown>;
+}
+
+/** The metadata URL as it may be printed or logged: any password replaced by `***`. */
+export function redactMetaUrl(url: string): string {
+  return url.replace(/^([a-z]+:\/\/[^:/@]*:)[^@/]*@/i, '$1***@');
 }
 
 function parseSwitch(name: string, value: string): boolean {

@@ -15,6 +15,11 @@ export const ConfigSchema = Type.Object(
     /** Data directory: SQLite metadata and filesystem blobs. */
     data: Type.String({ minLength: 1, default: './data' }),
     /**
+     * Where the metadata lives: `sqlite:<file>` (default: `sqlite:<data>/meta.sqlite`) or
+     * `postgres://user:pass@host:port/db`, which replicas share. Blobs stay in the data directory.
+     */
+    meta: Type.Optional(Type.String({ pattern: '^(sqlite:.+|postgres(ql)?://.+)$' })),
+    /**
      * The URL clients use to reach this registry (scheme, host, port), when it differs from what
      * they send in Host: e.g. behind a TLS-terminating proxy. Used for the token realm.
      */

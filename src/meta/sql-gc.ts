@@ -6,7 +6,7 @@
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import type { BlobHolders, GcLink, GcMeta, GcRunRow, GcRunStatus } from './gc.js';
 import type { SchemaTables } from './schema.js';
-import { dropIfEmpty } from './sql-store.js';
+import { dropIfEmpty, type KeyLock } from './sql-store.js';
 
 type Db = Kysely<SchemaTables>;
 type Tx = Transaction<SchemaTables>;
@@ -91,10 +91,12 @@ async function dropBlob(
   return { digest, size: Number(row.size) };
 }
 
-export function createSqlGcMeta(db: Db): GcMeta {
+export function createSqlGcMeta(db: Db, lockKeys: KeyLock): GcMeta {
   return {
     async startGcRun(run) {
       return db.transaction().execute(async (tx) => {
+        // One real run at a time, across processes: the check below and the insert are one step.
+        if (!run.dryRun) await lockKeys(tx, ['gc_runs'], 'exclusive');
         if (!run.dryRun) {
           const running = await tx
             .selectFrom('gc_runs')
@@ -288,6 +290,19 @@ export function createSqlGcMeta(db: Db): GcMeta {
 
     async collectManifest(repository, digest, idleSince) {
       return db.transaction().execute(async (tx) => {
+        // A manifest's subject is part of its content: read before the lock, it cannot change.
+        const subject = await tx
+          .selectFrom('manifests')
+          .select('subject')
+          .where('repository', '=', repository)
+          .where('digest', '=', digest)
+          .executeTakeFirst();
+        if (!subject) return 'gone';
+        await lockKeys(
+          tx,
+          subject.subject === null ? [digest] : [digest, subject.subject],
+          'exclusive',
+        );
         const row = await tx
           .selectFrom('manifests')
           .select(['idle_since', 'created_at', 'subject'])
@@ -324,6 +339,11 @@ export function createSqlGcMeta(db: Db): GcMeta {
 
     async collectLinks(links, usedBefore, removeFile) {
       return db.transaction().execute(async (tx) => {
+        await lockKeys(
+          tx,
+          links.map((l) => l.digest),
+          'exclusive',
+        );
         let removed = 0;
         const blobs: GcLink[] = [];
         const busy = new Map<string, boolean>();
@@ -362,6 +382,7 @@ export function createSqlGcMeta(db: Db): GcMeta {
 
     async collectUnheldBlobs(digests, createdBefore, removeFile) {
       return db.transaction().execute(async (tx) => {
+        await lockKeys(tx, digests, 'exclusive');
         const blobs: GcLink[] = [];
         for (const digest of digests) {
           const row = await tx
@@ -379,6 +400,7 @@ export function createSqlGcMeta(db: Db): GcMeta {
 
     async withBlobRow(digest, work) {
       return db.transaction().execute(async (tx) => {
+        await lockKeys(tx, [digest], 'exclusive');
         const row = await tx
           .selectFrom('blobs')
           .select('digest')

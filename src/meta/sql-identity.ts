@@ -18,6 +18,7 @@ import type {
   UserRow,
 } from './identity.js';
 import type { SchemaTables } from './schema.js';
+import type { KeyLock } from './sql-store.js';
 
 type Db = Kysely<SchemaTables>;
 
@@ -30,7 +31,7 @@ export function matchesPattern(pattern: string, namespace: string): boolean {
   return pattern === namespace;
 }
 
-export function createSqlIdentityMeta(db: Db): IdentityMeta {
+export function createSqlIdentityMeta(db: Db, lockKeys: KeyLock): IdentityMeta {
   async function rolePrivileges(role: string): Promise<Privilege[]> {
     const rows = await db
       .selectFrom('role_privileges')
@@ -58,7 +59,8 @@ export function createSqlIdentityMeta(db: Db): IdentityMeta {
           if (!role) return 'unknown-role' as const;
         }
         const at = now();
-        await tx
+        // Another writer (a replica on PostgreSQL) may create the name after the check above.
+        const inserted = await tx
           .insertInto('users')
           .values({
             name: user.name,
@@ -67,7 +69,10 @@ export function createSqlIdentityMeta(db: Db): IdentityMeta {
             created_at: at,
             updated_at: at,
           })
-          .execute();
+          .onConflict((oc) => oc.column('name').doNothing())
+          .returning('name')
+          .executeTakeFirst();
+        if (!inserted) return 'exists' as const;
         for (const b of user.roles) {
           await tx
             .insertInto('role_bindings')
@@ -409,6 +414,8 @@ export function createSqlIdentityMeta(db: Db): IdentityMeta {
 
     async putSigningKey(key) {
       return db.transaction().execute(async (tx) => {
+        // One key for every replica: the check below and the insert are one step.
+        await lockKeys(tx, ['signing_keys'], 'exclusive');
         const existing = await tx
           .selectFrom('signing_keys')
           .selectAll()

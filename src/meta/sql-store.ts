@@ -57,9 +57,25 @@ const MAX_NAMED_PARENTS = 5;
  */
 export type UnflushedWrite = <T>(db: Db, write: (db: Db) => Promise<T>) => Promise<T>;
 
+/**
+ * Takes transaction-scoped locks on keys, where the engine lets writers interleave (PostgreSQL,
+ * READ COMMITTED). A key is a content digest: 'shared' by a write that adds a link or a reference
+ * (upload, mount, manifest PUT), 'exclusive' by GC before it re-checks and removes rows and files;
+ * or a table name, for a check-then-insert with no unique key to lean on (one running GC, one
+ * signing key). Callers pass every key at once, and implementations lock them in sorted order: no
+ * deadlock. SQLite needs none: each transaction holds the single write lock from BEGIN.
+ */
+export type KeyLock = (
+  tx: Tx,
+  keys: readonly string[],
+  mode: 'shared' | 'exclusive',
+) => Promise<void>;
+
 export interface SqlMetaStoreOptions {
   /** Without it every write is flushed. */
   unflushed?: UnflushedWrite;
+  /** Without it nothing is locked (one writer at a time). */
+  lockKeys?: KeyLock;
   /** With it, manifest reads are cached while the stamp stays (manifest-cache.ts). */
   changeStamp?: ChangeStamp;
 }
@@ -68,19 +84,21 @@ export function createSqlMetaStore(db: Db, options: SqlMetaStoreOptions = {}): M
   // One object: the registry part (this class), identity (sql-identity.ts), browse (sql-browse.ts),
   // quota (sql-quota.ts), retention (sql-retention.ts).
   const unflushed: UnflushedWrite = options.unflushed ?? ((d, write) => write(d));
+  const lockKeys: KeyLock = options.lockKeys ?? (() => Promise.resolve());
   // The mixins are plain objects, merged first: Object.assign is typed for three sources at most.
   const mixins = {
-    ...createSqlIdentityMeta(db),
+    ...createSqlIdentityMeta(db, lockKeys),
     ...createSqlBrowseMeta(db),
     ...createSqlQuotaMeta(db),
     ...createSqlRetentionMeta(db, unflushed),
-    ...createSqlGcMeta(db),
+    ...createSqlGcMeta(db, lockKeys),
   };
   return Object.assign(
     new SqlMetaStore(
       db,
       unflushed,
       options.changeStamp ? new ManifestCache(options.changeStamp) : null,
+      lockKeys,
     ),
     mixins,
   );
@@ -94,6 +112,7 @@ class SqlMetaStore implements Omit<
     private readonly db: Db,
     private readonly unflushed: UnflushedWrite,
     private readonly manifestCache: ManifestCache | null,
+    private readonly lockKeys: KeyLock,
   ) {}
 
   async close(): Promise<void> {
@@ -318,6 +337,7 @@ class SqlMetaStore implements Omit<
     blob: { digest: string; size: number },
   ): Promise<'ok' | 'namespace-missing' | 'blob-missing'> {
     return this.db.transaction().execute(async (tx) => {
+      await this.lockKeys(tx, [blob.digest], 'shared');
       // Only a blob that still has its row: GC removes the row and the file in one transaction,
       // so a row read here has its file, and a mount can never recreate a collected blob's row.
       const existing = await tx
@@ -349,6 +369,8 @@ class SqlMetaStore implements Omit<
 
   async putManifest(w: ManifestWrite): Promise<ManifestWriteResult> {
     return this.db.transaction().execute(async (tx): Promise<ManifestWriteResult> => {
+      // GC removes no link, child or referrer of these while this write may still add references.
+      await this.lockKeys(tx, [w.digest, ...w.references.map((r) => r.digest)], 'shared');
       if (!(await ensureRepository(tx, w.repository, w.namespace)))
         return { ok: false, namespaceMissing: true };
       const policy = await namespacePolicy(tx, w.namespace);
@@ -660,8 +682,9 @@ class SqlMetaStore implements Omit<
     ensureContent: () => Promise<boolean>,
   ): Promise<'ok' | 'namespace-missing' | 'content-missing'> {
     return this.db.transaction().execute(async (tx) => {
-      // Under the write lock, which GC holds while it moves a collected blob's file away: the
-      // file checked here stays until the row written below is committed.
+      await this.lockKeys(tx, [blob.digest], 'shared');
+      // Under the write lock (and the digest's lock), which GC holds while it moves a collected
+      // blob's file away: the file checked here stays until the row written below is committed.
       if (!(await ensureContent())) return 'content-missing';
       const result = await linkBlob(tx, blob.repository, namespace, blob);
       await tx.deleteFrom('uploads').where('id', '=', id).execute();
@@ -921,9 +944,11 @@ async function ensureRepository(tx: Tx, repository: string, namespace: string): 
     .where('name', '=', namespace)
     .executeTakeFirst();
   if (!ns) return false;
+  // Another writer (a replica on PostgreSQL) may create it between the read and this insert.
   await tx
     .insertInto('repositories')
     .values({ name: repository, namespace, created_at: now() })
+    .onConflict((oc) => oc.column('name').doNothing())
     .execute();
   return true;
 }

@@ -9,9 +9,12 @@
  * such condition is a failure here; each place is marked with a `SKIP in the real suite` comment.
  */
 import { createHash, randomBytes, randomInt } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { expect } from 'vitest';
+import { metaForTestRun } from '../helpers/postgres.js';
 import { ADMIN_PASSWORD, startServer, type TestServer } from '../helpers/server.js';
 
 export const REPO1 = 'conformance/repo1';
@@ -67,11 +70,33 @@ export const SUITE_MODES = [
   { mode: 'auth on (admin through the token realm)', auth: true },
 ] as const;
 
-/** A fresh server with the `conformance` namespace, and the suite's client for it. */
+/**
+ * A fresh server with the `conformance` namespace, and the suite's client for it; its metadata on
+ * PostgreSQL in the `http-postgres` project (vitest.config.ts), in SQLite otherwise.
+ */
 export async function startConformanceServer(
   auth: boolean,
 ): Promise<{ server: TestServer; client: Client }> {
-  const server = await startServer({ auth });
+  const meta = await metaForTestRun();
+  const started = await startServer({
+    auth,
+    configure: (config) => {
+      if (meta.url !== undefined) config.meta = meta.url;
+    },
+  }).catch(async (e: unknown) => {
+    await meta.drop();
+    throw e;
+  });
+  const server: TestServer = {
+    ...started,
+    async close() {
+      await started.close();
+      await meta.drop();
+    },
+  };
+  // The PostgreSQL run really is one: no SQLite file appeared in the data directory.
+  if (meta.url !== undefined)
+    expect(existsSync(path.join(server.dataDir, 'meta.sqlite'))).toBe(false);
   await server.app.registry.namespaces.create('conformance');
   const credentials = auth ? { username: 'admin', password: ADMIN_PASSWORD } : undefined;
   return { server, client: new Client(server.url, credentials) };

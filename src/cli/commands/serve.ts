@@ -8,7 +8,7 @@
  */
 import type { Command } from 'commander';
 import { ConfigError } from '../../config/errors.js';
-import { loadConfig, type ConfigSources } from '../../config/load.js';
+import { loadConfig, redactMetaUrl, type ConfigSources } from '../../config/load.js';
 import { LOG_LEVELS } from '../../config/schema.js';
 import type { BerthApp } from '../../app.js';
 import { dialName, dialNames } from '../../tls/client-setup.js';
@@ -19,6 +19,7 @@ import { collect } from '../output.js';
 interface ServeFlags {
   listen?: string[];
   data?: string;
+  meta?: string;
   config?: string;
   logLevel?: string;
   externalUrl?: string;
@@ -44,6 +45,7 @@ export function registerServeCommand(program: Command): void {
       [],
     )
     .option('--data <dir>', 'data directory (env BERTH_DATA, default ./data)')
+    .option('--meta <url>', 'metadata database: sqlite:<file> or postgres://… (env BERTH_META_URL)')
     .option('--config <file>', 'YAML configuration file (env BERTH_CONFIG)')
     .option('--log-level <level>', `${LOG_LEVELS.join('|')} (env BERTH_LOG_LEVEL)`)
     .option(
@@ -89,6 +91,7 @@ export function registerServeCommand(program: Command): void {
         flags: {
           ...(flags.listen && flags.listen.length > 0 ? { listen: flags.listen } : {}),
           ...(flags.data ? { data: flags.data } : {}),
+          ...(flags.meta ? { meta: flags.meta } : {}),
           ...(flags.logLevel ? { logLevel: flags.logLevel } : {}),
           ...(flags.externalUrl ? { externalUrl: flags.externalUrl } : {}),
           ...(flags.trustedProxy.length > 0 ? { trustedProxies: flags.trustedProxy } : {}),
@@ -145,6 +148,8 @@ export function registerServeCommand(program: Command): void {
         `berth: serving the registry on ${bound.map((b) => `${scheme}://${b}`).join(', ')} (ready in ${ms} ms)\n`,
       );
       out.write(`berth: data in ${app.dataDir.path}${app.dataDir.created ? ' (new)' : ''}\n`);
+      if (config.meta?.startsWith('postgres') === true)
+        out.write(`berth: metadata in ${redactMetaUrl(config.meta)}\n`);
       printAdminPassword(app.dataDir.generatedAdminPassword, exampleHost(bound[0]));
       if (!config.auth.enabled) {
         out.write(

@@ -1,7 +1,10 @@
 import type { Kysely, Migration } from 'kysely';
+import { byteOrderText, isPostgres } from './dialect.js';
 
 export const initial: Migration = {
   async up(db: Kysely<unknown>): Promise<void> {
+    // PostgreSQL: byte-order names (dialect.ts) and bytea for the payload; SQLite as released.
+    const nameType = byteOrderText(db);
     await db.schema
       .createTable('namespaces')
       .addColumn('name', 'text', (c) => c.primaryKey())
@@ -12,7 +15,7 @@ export const initial: Migration = {
 
     await db.schema
       .createTable('repositories')
-      .addColumn('name', 'text', (c) => c.primaryKey())
+      .addColumn('name', nameType, (c) => c.primaryKey())
       .addColumn('namespace', 'text', (c) => c.notNull().references('namespaces.name'))
       .addColumn('created_at', 'text', (c) => c.notNull())
       .execute();
@@ -52,7 +55,7 @@ export const initial: Migration = {
       .addColumn('digest', 'text', (c) => c.notNull())
       .addColumn('media_type', 'text', (c) => c.notNull())
       .addColumn('size', 'bigint', (c) => c.notNull())
-      .addColumn('payload', 'blob', (c) => c.notNull())
+      .addColumn('payload', isPostgres(db) ? 'bytea' : 'blob', (c) => c.notNull())
       .addColumn('artifact_type', 'text')
       .addColumn('subject', 'text')
       .addColumn('annotations', 'text')
@@ -89,7 +92,7 @@ export const initial: Migration = {
     await db.schema
       .createTable('tags')
       .addColumn('repository', 'text', (c) => c.notNull())
-      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('name', nameType, (c) => c.notNull())
       .addColumn('digest', 'text', (c) => c.notNull())
       .addColumn('updated_at', 'text', (c) => c.notNull())
       .addPrimaryKeyConstraint('tags_pk', ['repository', 'name'])

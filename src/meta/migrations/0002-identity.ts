@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Migration } from 'kysely';
+import { isPostgres } from './dialect.js';
 
 /** Users, roles, bindings, access and refresh tokens, signing keys, audit events; uploads get an owner. */
 export const identity: Migration = {
@@ -79,7 +80,10 @@ export const identity: Migration = {
 
     await db.schema
       .createTable('audit_events')
-      .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+      // PostgreSQL has no AUTOINCREMENT: a 64-bit identity, as SQLite's integer key is.
+      .addColumn('id', isPostgres(db) ? 'bigserial' : 'integer', (c) =>
+        isPostgres(db) ? c.primaryKey() : c.primaryKey().autoIncrement(),
+      )
       .addColumn('at', 'text', (c) => c.notNull())
       .addColumn('actor', 'text', (c) => c.notNull())
       .addColumn('action', 'text', (c) => c.notNull())

@@ -1,0 +1,167 @@
+/**
+ * Two replicas (two stores, two connection pools) on one PostgreSQL database, racing the writes
+ * that SQLite's single writer used to serialise: both end in one consistent state.
+ */
+import pg from 'pg';
+import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
+import { createTestDatabase } from '../../../test/helpers/postgres.js';
+import type { ManifestWrite, MetaStore } from '../store.js';
+import { openPostgresMetaStore } from './open.js';
+
+const ROUNDS = 20;
+const FUTURE = '2999-01-01T00:00:00.000Z';
+const digest = (label: string): string => `sha256:${label.padEnd(64, '0')}`;
+
+let database: Awaited<ReturnType<typeof createTestDatabase>>;
+let a: MetaStore;
+let b: MetaStore;
+
+async function count(statement: string): Promise<number> {
+  const client = new pg.Client({ connectionString: database.url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ n: string }>(statement);
+    return Number(rows[0]?.n);
+  } finally {
+    await client.end();
+  }
+}
+
+function manifest(repository: string, manifestDigest: string, layer: string): ManifestWrite {
+  return {
+    repository,
+    namespace: 'team',
+    digest: manifestDigest,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    payload: Buffer.from(JSON.stringify({ layers: [layer] })),
+    artifactType: null,
+    subject: null,
+    annotations: null,
+    references: [{ digest: layer, kind: 'blob', layer: true }],
+    verifyReferences: false,
+    indexChildren: 'all',
+    tags: ['latest'],
+    pushedBy: null,
+  };
+}
+
+beforeEach(async () => {
+  database = await createTestDatabase(inject('postgresUrl'), 'replicas');
+  // Both start on the empty database at once: the migrations run once, the other waits for them.
+  [a, b] = await Promise.all([
+    openPostgresMetaStore(database.url),
+    openPostgresMetaStore(database.url),
+  ]);
+});
+
+afterEach(async () => {
+  await a.close();
+  await b.close();
+  await database.drop();
+});
+
+describe('two replicas on one PostgreSQL database', () => {
+  it('migrate once when they start together', async () => {
+    expect(await count('SELECT count(*) AS n FROM kysely_migration')).toBeGreaterThan(0);
+    expect(await count('SELECT count(*) - count(DISTINCT name) AS n FROM kysely_migration')).toBe(
+      0,
+    );
+  });
+
+  it('creating the same namespace: exactly one succeeds', async () => {
+    for (let i = 0; i < ROUNDS; i++) {
+      const created = await Promise.all([
+        a.createNamespace({ name: `ns${String(i)}`, public: false }),
+        b.createNamespace({ name: `ns${String(i)}`, public: true }),
+      ]);
+      expect(created.filter(Boolean)).toHaveLength(1);
+    }
+    expect(await count('SELECT count(*) AS n FROM namespaces')).toBe(ROUNDS);
+  });
+
+  it('pushing into the same new repository: both land in one repository', async () => {
+    await a.createNamespace({ name: 'team', public: false });
+    for (let i = 0; i < ROUNDS; i++) {
+      const repository = `team/app${String(i)}`;
+      const results = await Promise.all([
+        a.putManifest(manifest(repository, digest(`a${String(i).padStart(3, '0')}`), digest('11'))),
+        b.putManifest(manifest(repository, digest(`b${String(i).padStart(3, '0')}`), digest('11'))),
+      ]);
+      expect(results).toEqual([{ ok: true }, { ok: true }]);
+    }
+    expect(await count('SELECT count(*) AS n FROM repositories')).toBe(ROUNDS);
+    expect(await count('SELECT count(*) AS n FROM manifests')).toBe(2 * ROUNDS);
+  });
+
+  it('uploading the same digest: one blob row and one link', async () => {
+    await a.createNamespace({ name: 'team', public: false });
+    const at = new Date().toISOString();
+    for (let i = 0; i < ROUNDS; i++) {
+      const blob = {
+        repository: `team/up${String(i)}`,
+        digest: digest(`c${String(i).padStart(3, '0')}`),
+        size: 3,
+      };
+      const results = await Promise.all(
+        [a, b].map(async (store, s) => {
+          const id = `u${String(i)}-${String(s)}`;
+          await store.createUpload({
+            ...{ id, repository: blob.repository, owner: '', algorithm: 'sha256', offset: 0 },
+            ...{ createdAt: at, updatedAt: at },
+          });
+          return store.completeUpload(id, 'team', blob, () => Promise.resolve(true));
+        }),
+      );
+      expect(results).toEqual(['ok', 'ok']);
+    }
+    expect(await count('SELECT count(*) AS n FROM blobs')).toBe(ROUNDS);
+    expect(await count('SELECT count(*) AS n FROM repository_blobs')).toBe(ROUNDS);
+    expect(await count('SELECT count(*) AS n FROM uploads')).toBe(0);
+  });
+
+  it('GC collecting a blob while the other replica uploads it: a row always has its file', async () => {
+    await a.createNamespace({ name: 'team', public: false });
+    const at = new Date().toISOString();
+    for (let i = 0; i < ROUNDS; i++) {
+      const d = digest(`e${String(i).padStart(3, '0')}`);
+      // A blob row nothing holds (its link was unlinked): GC's to collect, unless a push wins.
+      await a.createUpload({
+        ...{ id: `old${String(i)}`, repository: 'team/gc', owner: '', algorithm: 'sha256' },
+        ...{ offset: 0, createdAt: at, updatedAt: at },
+      });
+      await a.completeUpload(
+        `old${String(i)}`,
+        'team',
+        { repository: 'team/gc', digest: d, size: 3 },
+        () => Promise.resolve(true),
+      );
+      await a.unlinkBlob('team/gc', d);
+      // The file, as the two replicas see it: GC moves it away, an upload puts it back.
+      let file = true;
+      await b.createUpload({
+        ...{ id: `new${String(i)}`, repository: 'team/push', owner: '', algorithm: 'sha256' },
+        ...{ offset: 0, createdAt: at, updatedAt: at },
+      });
+      const [collected, completed] = await Promise.all([
+        a.collectUnheldBlobs([d], FUTURE, () => {
+          file = false;
+          return Promise.resolve();
+        }),
+        b.completeUpload(
+          `new${String(i)}`,
+          'team',
+          { repository: 'team/push', digest: d, size: 3 },
+          () => {
+            file = true;
+            return Promise.resolve(true);
+          },
+        ),
+      ]);
+      expect(completed).toBe('ok');
+      // Either GC went first (collected, the upload put the file back) or the upload did (kept).
+      expect(collected.length).toBeLessThanOrEqual(1);
+      expect(file, `round ${String(i)}: the blob row is there, its file must be`).toBe(true);
+      expect(await b.getLinkedBlob('team/push', d)).toMatchObject({ size: 3 });
+    }
+  });
+});
