@@ -352,6 +352,8 @@ class SqlMetaStore implements Omit<
 
   async unlinkBlob(repository: string, digest: string): Promise<DeleteResult> {
     return this.db.transaction().execute(async (tx): Promise<DeleteResult> => {
+      // A manifest PUT listing the blob (shared lock) commits before the check, or after the delete.
+      await this.lockKeys(tx, [digest], 'exclusive');
       const referencedBy = await referrersOf(tx, repository, digest, 'blob');
       if (referencedBy.length > 0) return { referencedBy };
       const r = await tx
@@ -517,6 +519,8 @@ class SqlMetaStore implements Omit<
     untaggedOnly = false,
   ): Promise<ManifestDeleteResult> {
     return this.db.transaction().execute(async (tx): Promise<ManifestDeleteResult> => {
+      // An index PUT listing it, or a push tagging it, commits before the checks or after the delete.
+      await this.lockKeys(tx, [digest], 'exclusive');
       const referencedBy = await referrersOf(tx, repository, digest, 'manifest');
       if (referencedBy.length > 0) return { referencedBy };
       if (untaggedOnly) {

@@ -164,4 +164,67 @@ describe('two replicas on one PostgreSQL database', () => {
       expect(await b.getLinkedBlob('team/push', d)).toMatchObject({ size: 3 });
     }
   });
+
+  it('deleting a blob while the other replica pushes a manifest that lists it: never both', async () => {
+    await a.createNamespace({ name: 'team', public: false });
+    const at = new Date().toISOString();
+    for (let i = 0; i < ROUNDS; i++) {
+      const layer = digest(`f${String(i).padStart(3, '0')}`);
+      await a.createUpload({
+        ...{ id: `l${String(i)}`, repository: 'team/del', owner: '', algorithm: 'sha256' },
+        ...{ offset: 0, createdAt: at, updatedAt: at },
+      });
+      await a.completeUpload(
+        `l${String(i)}`,
+        'team',
+        { repository: 'team/del', digest: layer, size: 3 },
+        () => Promise.resolve(true),
+      );
+      const write = {
+        ...manifest('team/del', digest(`g${String(i).padStart(3, '0')}`), layer),
+        verifyReferences: true,
+      };
+      const [unlinked, pushed] = await Promise.all([
+        a.unlinkBlob('team/del', layer),
+        b.putManifest(write),
+      ]);
+      // Either the delete went first (the push is refused for the missing layer) or the push
+      // did (the delete is refused: a manifest lists the layer); never a manifest without it.
+      if (pushed.ok) {
+        expect(unlinked).toEqual({ referencedBy: [write.digest] });
+        expect(await a.getLinkedBlob('team/del', layer)).not.toBeNull();
+      } else {
+        expect(unlinked).toBe('deleted');
+        expect(pushed).toMatchObject({ ok: false, missing: [{ digest: layer }] });
+      }
+    }
+  });
+
+  it('deleting a manifest while the other replica pushes an index that lists it: never both', async () => {
+    await a.createNamespace({ name: 'team', public: false });
+    // Another image keeps the repository from emptying (that race is ADR 0006's open item).
+    await a.putManifest(manifest('team/idx', digest('keep'), digest('kk')));
+    for (let i = 0; i < ROUNDS; i++) {
+      const child = digest(`h${String(i).padStart(3, '0')}`);
+      await a.putManifest({ ...manifest('team/idx', child, digest('11')), tags: [] });
+      const index: ManifestWrite = {
+        ...manifest('team/idx', digest(`i${String(i).padStart(3, '0')}`), digest('11')),
+        mediaType: 'application/vnd.oci.image.index.v1+json',
+        references: [{ digest: child, kind: 'manifest', platform: 'linux/amd64' }],
+        verifyReferences: true,
+        tags: [],
+      };
+      const [deleted, pushed] = await Promise.all([
+        a.deleteManifest('team/idx', child),
+        b.putManifest(index),
+      ]);
+      if (pushed.ok) {
+        expect(deleted).toEqual({ referencedBy: [index.digest] });
+        expect(await a.getManifest('team/idx', child)).not.toBeNull();
+      } else {
+        expect(deleted).toBe('deleted');
+        expect(pushed).toMatchObject({ ok: false, missing: [{ digest: child }] });
+      }
+    }
+  });
 });
