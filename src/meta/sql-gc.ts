@@ -332,7 +332,7 @@ export function createSqlGcMeta(db: Db, lockKeys: KeyLock): GcMeta {
           .where('repository', '=', repository)
           .where('digest', '=', digest)
           .execute();
-        await dropIfEmpty(tx, repository);
+        await dropIfEmpty(tx, repository, lockKeys);
         return 'deleted';
       });
     },
@@ -371,7 +371,7 @@ export function createSqlGcMeta(db: Db, lockKeys: KeyLock): GcMeta {
             .executeTakeFirst();
           if (Number(r.numDeletedRows) === 0) continue;
           removed += 1;
-          await dropIfEmpty(tx, repository);
+          await dropIfEmpty(tx, repository, lockKeys);
           if (await blobHeld(tx, digest)) continue;
           const blob = await dropBlob(tx, digest, removeFile);
           if (blob) blobs.push(blob);

@@ -346,7 +346,7 @@ class SqlMetaStore implements Omit<
         .where('digest', '=', blob.digest)
         .executeTakeFirst();
       if (!existing) return 'blob-missing';
-      return linkBlob(tx, repository, namespace, blob);
+      return linkBlob(tx, repository, namespace, blob, this.lockKeys);
     });
   }
 
@@ -362,7 +362,7 @@ class SqlMetaStore implements Omit<
         .where('digest', '=', digest)
         .executeTakeFirst();
       if (Number(r.numDeletedRows) === 0) return 'unknown';
-      await dropIfEmpty(tx, repository);
+      await dropIfEmpty(tx, repository, this.lockKeys);
       return 'deleted';
     });
   }
@@ -373,17 +373,18 @@ class SqlMetaStore implements Omit<
     return this.db.transaction().execute(async (tx): Promise<ManifestWriteResult> => {
       // GC removes no link, child or referrer of these while this write may still add references.
       await this.lockKeys(tx, [w.digest, ...w.references.map((r) => r.digest)], 'shared');
-      if (!(await ensureRepository(tx, w.repository, w.namespace)))
-        return { ok: false, namespaceMissing: true };
+      const ensured = await ensureRepository(tx, w.repository, w.namespace, this.lockKeys);
+      if (!ensured) return { ok: false, namespaceMissing: true };
+      const created = ensured === 'created';
       const policy = await namespacePolicy(tx, w.namespace);
       const moved = await movedImmutableTag(tx, w, policy);
-      if (moved) return refused(tx, w.repository, { ok: false, immutable: moved });
+      if (moved) return refused(tx, w.repository, { ok: false, immutable: moved }, created);
       const quota = await manifestQuotaRefusal(
         tx,
         w.namespace,
         w.references.filter((r) => r.kind === 'blob').map((r) => r.digest),
       );
-      if (quota) return refused(tx, w.repository, { ok: false, quota });
+      if (quota) return refused(tx, w.repository, { ok: false, quota }, created);
       if (w.verifyReferences) {
         const indexChildren = parseIndexChildren(policy?.indexChildren ?? w.indexChildren);
         const required = w.references.filter((r) =>
@@ -392,7 +393,7 @@ class SqlMetaStore implements Omit<
             : !(r.layer === true && indexChildren === 'none'),
         );
         const missing = await findMissing(tx, w.repository, required);
-        if (missing.length > 0) return refused(tx, w.repository, { ok: false, missing });
+        if (missing.length > 0) return refused(tx, w.repository, { ok: false, missing }, created);
       }
       const timestamp = now();
       await tx
@@ -551,7 +552,7 @@ class SqlMetaStore implements Omit<
         .where('digest', '=', digest)
         .executeTakeFirst();
       if (Number(r.numDeletedRows) === 0) return 'unknown';
-      await dropIfEmpty(tx, repository);
+      await dropIfEmpty(tx, repository, this.lockKeys);
       return 'deleted';
     });
   }
@@ -674,7 +675,7 @@ class SqlMetaStore implements Omit<
         .returning('repository')
         .executeTakeFirst();
       if (!row) return false;
-      await dropIfEmpty(tx, row.repository);
+      await dropIfEmpty(tx, row.repository, this.lockKeys);
       return true;
     });
   }
@@ -690,7 +691,7 @@ class SqlMetaStore implements Omit<
       // Under the write lock (and the digest's lock), which GC holds while it moves a collected
       // blob's file away: the file checked here stays until the row written below is committed.
       if (!(await ensureContent())) return 'content-missing';
-      const result = await linkBlob(tx, blob.repository, namespace, blob);
+      const result = await linkBlob(tx, blob.repository, namespace, blob, this.lockKeys);
       await tx.deleteFrom('uploads').where('id', '=', id).execute();
       return result;
     });
@@ -800,7 +801,7 @@ class SqlMetaStore implements Omit<
         .execute();
       const r = await tx.deleteFrom('blobs').where('digest', '=', digest).executeTakeFirst();
       // A repository that held only this blob goes with it, as after any unlink.
-      for (const link of links) await dropIfEmpty(tx, link.repository);
+      for (const link of links) await dropIfEmpty(tx, link.repository, this.lockKeys);
       return Number(r.numDeletedRows) > 0;
     });
   }
@@ -929,19 +930,37 @@ async function refused(
   tx: Tx,
   repository: string,
   result: ManifestWriteResult,
+  created: boolean,
 ): Promise<ManifestWriteResult> {
-  await dropIfEmpty(tx, repository);
+  // No repository key needed (taking it exclusively here would deadlock two refused pushes that
+  // both hold it shared): a row this transaction inserted is seen by no other writer, whose
+  // insert of the same name waits for this commit.
+  if (created) await dropIfEmpty(tx, repository, () => Promise.resolve());
   return result;
 }
 
-/** Creates the repository row on first write; false when its namespace does not exist. */
-async function ensureRepository(tx: Tx, repository: string, namespace: string): Promise<boolean> {
+/** The key a repository's row is locked by (digests have a ':' after the algorithm, names none). */
+const repositoryKey = (name: string): string => `repository ${name}`;
+
+/**
+ * Creates the repository row on first write ('created'; 'exists' when it was there or another
+ * writer created it first); false when its namespace does not exist. Holds the repository's key
+ * shared, so dropIfEmpty on another replica cannot remove the row (and, by its
+ * cascade, what this write adds) between this check and the commit.
+ */
+async function ensureRepository(
+  tx: Tx,
+  repository: string,
+  namespace: string,
+  lockKeys: KeyLock,
+): Promise<'created' | 'exists' | false> {
+  await lockKeys(tx, [repositoryKey(repository)], 'shared');
   const existing = await tx
     .selectFrom('repositories')
     .select('name')
     .where('name', '=', repository)
     .executeTakeFirst();
-  if (existing) return true;
+  if (existing) return 'exists';
   const ns = await tx
     .selectFrom('namespaces')
     .select('name')
@@ -949,12 +968,13 @@ async function ensureRepository(tx: Tx, repository: string, namespace: string): 
     .executeTakeFirst();
   if (!ns) return false;
   // Another writer (a replica on PostgreSQL) may create it between the read and this insert.
-  await tx
+  const inserted = await tx
     .insertInto('repositories')
     .values({ name: repository, namespace, created_at: now() })
     .onConflict((oc) => oc.column('name').doNothing())
-    .execute();
-  return true;
+    .returning('name')
+    .executeTakeFirst();
+  return inserted ? 'created' : 'exists';
 }
 
 async function linkBlob(
@@ -962,8 +982,9 @@ async function linkBlob(
   repository: string,
   namespace: string,
   blob: { digest: string; size: number },
+  lockKeys: KeyLock,
 ): Promise<'ok' | 'namespace-missing'> {
-  if (!(await ensureRepository(tx, repository, namespace))) return 'namespace-missing';
+  if (!(await ensureRepository(tx, repository, namespace, lockKeys))) return 'namespace-missing';
   const timestamp = now();
   await tx
     .insertInto('blobs')
@@ -1004,9 +1025,11 @@ async function referrersOf(
 
 /**
  * Drops the repository row once nothing is left in it (no manifest, blob link or upload session),
- * so an emptied repository leaves the catalog. Tags need manifests, so they need no check.
+ * so an emptied repository leaves the catalog. Tags need manifests, so they need no check. The
+ * repository's key is held exclusively: a write that ensured the row commits before the checks.
  */
-export async function dropIfEmpty(tx: Tx, repository: string): Promise<void> {
+export async function dropIfEmpty(tx: Tx, repository: string, lockKeys: KeyLock): Promise<void> {
+  await lockKeys(tx, [repositoryKey(repository)], 'exclusive');
   for (const table of ['manifests', 'repository_blobs', 'uploads'] as const) {
     const left = await tx
       .selectFrom(table)

@@ -227,4 +227,55 @@ describe('two replicas on one PostgreSQL database', () => {
       }
     }
   });
+
+  it('GC emptying a repository while the other replica mounts a blob into it: the mount stays', async () => {
+    await a.createNamespace({ name: 'team', public: false });
+    const at = new Date().toISOString();
+    const upload = async (id: string, repository: string, d: string): Promise<void> => {
+      await a.createUpload({
+        ...{ id, repository, owner: '', algorithm: 'sha256', offset: 0 },
+        ...{ createdAt: at, updatedAt: at },
+      });
+      await a.completeUpload(id, 'team', { repository, digest: d, size: 3 }, () =>
+        Promise.resolve(true),
+      );
+    };
+    const shared = digest('5151');
+    await upload('src', 'team/source', shared);
+    for (let i = 0; i < ROUNDS; i++) {
+      const repository = `team/empty${String(i)}`;
+      // The repository's only link, idle: GC removes it, and the repository with it.
+      const idle = digest(`j${String(i).padStart(3, '0')}`);
+      await upload(`idle${String(i)}`, repository, idle);
+      const [collected, mounted] = await Promise.all([
+        a.collectLinks([{ repository, digest: idle }], FUTURE, () => Promise.resolve()),
+        b.mountBlob(repository, 'team', { digest: shared, size: 3 }),
+      ]);
+      expect(collected.links).toBe(1);
+      expect(mounted).toBe('ok');
+      expect(await b.getLinkedBlob(repository, shared), `round ${String(i)}`).not.toBeNull();
+      expect(await b.repositoryExists(repository)).toBe(true);
+    }
+  });
+
+  it('two refused pushes into the same new repository: both refused, no repository left', async () => {
+    await a.createNamespace({ name: 'team', public: false });
+    for (let i = 0; i < ROUNDS; i++) {
+      const repository = `team/refused${String(i)}`;
+      const missing = digest(`k${String(i).padStart(3, '0')}`);
+      const results = await Promise.all(
+        [a, b].map((store, s) =>
+          store.putManifest({
+            ...manifest(repository, digest(`m${String(i).padStart(3, '0')}${String(s)}`), missing),
+            verifyReferences: true,
+          }),
+        ),
+      );
+      expect(results).toMatchObject([
+        { ok: false, missing: [{ digest: missing }] },
+        { ok: false, missing: [{ digest: missing }] },
+      ]);
+      expect(await a.repositoryExists(repository)).toBe(false);
+    }
+  });
 });
