@@ -524,12 +524,40 @@ function toAccessToken(row: {
     user: row.user,
     name: row.name,
     secretHash: row.secret_hash,
-    privileges: JSON.parse(row.privileges) as Privilege[],
+    privileges: parsePrivileges(row.privileges),
     expiresAt: row.expires_at,
     createdAt: row.created_at,
     lastUsedAt: row.last_used_at,
     revokedAt: row.revoked_at,
   };
+}
+
+/**
+ * A token's stored privileges, keeping only entries of the right shape: a row written by hand or
+ * by an older version reads as fewer privileges (none at worst), never as an error that fails
+ * every request made with the token.
+ */
+function parsePrivileges(text: string): Privilege[] {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(value)) return [];
+  return value.flatMap((entry: unknown): Privilege[] => {
+    if (typeof entry !== 'object' || entry === null) return [];
+    const { pattern, actions } = entry as Record<string, unknown>;
+    if (typeof pattern !== 'string' || !Array.isArray(actions)) return [];
+    return [
+      {
+        pattern,
+        actions: actions.filter(
+          (a): a is Action => typeof a === 'string' && (ACTIONS as readonly string[]).includes(a),
+        ),
+      },
+    ];
+  });
 }
 
 export type { BindingRow, RefreshTokenRow, RoleRow, SigningKeyRow };

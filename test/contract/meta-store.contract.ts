@@ -1518,6 +1518,24 @@ export function describeMetaStore(name: string, open: () => Promise<OpenedMetaSt
         expect(await meta.revokeAccessToken('tok-9', '2026-01-07T00:00:00.000Z')).toBe(false);
       });
 
+      it('reads stored token privileges of the wrong shape as none', async (ctx) => {
+        if (!opened.exec) return ctx.skip();
+        await meta.createUser({ name: 'alice', passwordHash: 'h', roles: [] });
+        await meta.createAccessToken({
+          ...{ id: 'tok-1', user: 'alice', name: 'ci', secretHash: 'h', expiresAt: null },
+          ...{ privileges: [], createdAt: '2026-01-01T00:00:00.000Z' },
+          ...{ lastUsedAt: null, revokedAt: null },
+        });
+        await opened.exec(`UPDATE access_tokens SET privileges = 'not json'`);
+        expect(await meta.getAccessToken('tok-1')).toMatchObject({ id: 'tok-1', privileges: [] });
+        await opened.exec(
+          `UPDATE access_tokens SET privileges = '[{"pattern": "team", "actions": ["pull", 7, "fly"]}, {"pattern": 1}, null]'`,
+        );
+        expect((await meta.listAccessTokens('alice'))[0]?.privileges).toEqual([
+          { pattern: 'team', actions: ['pull'] },
+        ]);
+      });
+
       it('stores refresh tokens and revokes every live one of a user', async () => {
         await meta.createUser({ name: 'alice', passwordHash: 'h', roles: [] });
         const token = {
