@@ -11,6 +11,7 @@ import type { DestinationStream } from 'pino';
 import type { Config } from './config/schema.js';
 import { parseListen } from './config/load.js';
 import { openDataDir, registryFor, type DataDir } from './data-dir.js';
+import type { RetryLog } from './meta/postgres/open.js';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 import { createAuditLog, type AuditLog } from './auth/audit.js';
 import { createIdentityService, type IdentityService } from './auth/identity.js';
@@ -110,10 +111,15 @@ async function assembleApp(
 ): Promise<BerthApp> {
   // First: a certificate that clients would refuse stops the start before anything is created.
   let tls = await resolveTls(config);
+  // Set once the server's logger exists: a retry while the data directory opens goes unlogged.
+  let logRetry: RetryLog = () => undefined;
   const dataDir = await openDataDir(config.data, {
     defaultNamespace: config.registry.defaultNamespace,
     adminPassword: options.adminPassword,
     meta: config.meta,
+    onMetaRetry: (fields, msg) => {
+      logRetry(fields, msg);
+    },
   });
   const registry = registryFor(config, dataDir, (digest) =>
     server.log.error({ digest }, 'metadata names a blob the storage does not have'),
@@ -163,6 +169,9 @@ async function assembleApp(
     clientSetup: (dial) => (tls ? clientSetupForServing(tls, [dial]) : null),
     webUi: loadWebUi(options.webRoot),
   });
+  logRetry = (fields, msg) => {
+    server.log.debug(fields, msg);
+  };
   await server.ready();
   if (lock.replaced !== null) {
     server.log.warn(

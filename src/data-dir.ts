@@ -22,6 +22,7 @@ import type { Config } from './config/schema.js';
 import { createRegistry, DEFAULT_GC_GRACE_MS, type Registry } from './registry/index.js';
 import { BLOB_SHARDS } from './registry/layout.js';
 import { openSqliteMetaStore } from './meta/sqlite/open.js';
+import type { RetryLog } from './meta/postgres/open.js';
 import type { MetaStore } from './meta/store.js';
 import { createFsDriver } from './storage/fs/driver.js';
 import type { StorageDriver } from './storage/driver.js';
@@ -68,6 +69,8 @@ export async function openDataDir(
     adminPassword?: string | undefined;
     /** `sqlite:<file>` or `postgres://…`; default `sqlite:<data>/meta.sqlite`. */
     meta?: string | undefined;
+    /** Told of each transaction PostgreSQL rolled back (deadlock) and the store runs again. */
+    onMetaRetry?: RetryLog | undefined;
   },
 ): Promise<DataDir> {
   const root = path.resolve(dir);
@@ -90,7 +93,10 @@ export async function openDataDir(
   // thread pool) while the database is being created instead of after.
   const firstAdmin = created ? prepareAdmin(options.adminPassword) : undefined;
   const storage = await createFsDriver({ root, directories: BLOB_SHARDS });
-  const meta = await openMetaStore(options.meta ?? `sqlite:${path.join(root, 'meta.sqlite')}`);
+  const meta = await openMetaStore(
+    options.meta ?? `sqlite:${path.join(root, 'meta.sqlite')}`,
+    options.onMetaRetry,
+  );
   if (created) {
     await meta.createNamespace({ name: options.defaultNamespace, public: false });
     // Written last: a directory without it is initialised again, which is idempotent.
@@ -109,12 +115,12 @@ export async function openDataDir(
   };
 }
 
-async function openMetaStore(url: string): Promise<MetaStore> {
+async function openMetaStore(url: string, onRetry?: RetryLog): Promise<MetaStore> {
   if (url.startsWith('sqlite:')) return openSqliteMetaStore(url.slice('sqlite:'.length));
   // Loaded on use: the SQLite default needs none of pg's modules.
   const { openPostgresMetaStore } = await import('./meta/postgres/open.js');
   try {
-    return await openPostgresMetaStore(url);
+    return await openPostgresMetaStore(url, onRetry ? { onRetry } : {});
   } catch (e) {
     // Named without its password; pg's own message says why (refused, auth, no database).
     throw new ConfigError(

@@ -6,7 +6,7 @@
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import type { BlobHolders, GcLink, GcMeta, GcRunRow, GcRunStatus } from './gc.js';
 import type { SchemaTables } from './schema.js';
-import { dropIfEmpty, type KeyLock } from './sql-store.js';
+import { dropIfEmpty, repositoryKey, type KeyLock } from './sql-store.js';
 
 type Db = Kysely<SchemaTables>;
 type Tx = Transaction<SchemaTables>;
@@ -342,6 +342,14 @@ export function createSqlGcMeta(db: Db, lockKeys: KeyLock): GcMeta {
         await lockKeys(
           tx,
           links.map((l) => l.digest),
+          'exclusive',
+        );
+        // The batch's repositories, after its digests, in one sorted order: dropIfEmpty below
+        // would take them one by one in the batch's order, and two batches, or a batch and fsck's
+        // forget, would deadlock on two repositories they share.
+        await lockKeys(
+          tx,
+          links.map((l) => repositoryKey(l.repository)),
           'exclusive',
         );
         let removed = 0;

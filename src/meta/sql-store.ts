@@ -222,6 +222,13 @@ class SqlMetaStore implements Omit<
         .where('namespace', '=', name)
         .execute();
       if (repos.length > 0 && !force) return 'not-empty';
+      // As in deleteRepository, every key at once (sorted): a push into one of them finishes
+      // first or finds the repository gone and creates it again, never a foreign-key error.
+      await this.lockKeys(
+        tx,
+        repos.map((r) => repositoryKey(r.name)),
+        'exclusive',
+      );
       // Immutable tags do not hold back a forced namespace delete: the rules belong to the
       // namespace and go with it, and --force (force=true) is the operator's explicit "everything".
       // Repository and tag deletes, which CI scripts and the UI do routinely, are refused instead.
@@ -262,6 +269,10 @@ class SqlMetaStore implements Omit<
     name: string,
   ): Promise<{ uploads: string[] } | { immutable: ImmutableTagRule } | null> {
     return this.db.transaction().execute(async (tx) => {
+      // Exclusive, as dropIfEmpty: a push that ensured the row (shared) commits first and its
+      // manifest is deleted with the rest, or it waits and recreates the repository. Without the
+      // key its insert could meet the deleted row and fail with a foreign-key error.
+      await this.lockKeys(tx, [repositoryKey(name)], 'exclusive');
       if (
         !(await tx
           .selectFrom('repositories')
@@ -794,6 +805,19 @@ class SqlMetaStore implements Omit<
 
   async forgetBlob(digest: string): Promise<boolean> {
     return this.db.transaction().execute(async (tx) => {
+      await this.lockKeys(tx, [digest], 'exclusive');
+      // Every repository's key before any row, in one sorted order (dropIfEmpty below re-takes
+      // each): one by one in the links' order, two forgets or a GC batch could deadlock.
+      const linked = await tx
+        .selectFrom('repository_blobs')
+        .select('repository')
+        .where('digest', '=', digest)
+        .execute();
+      await this.lockKeys(
+        tx,
+        linked.map((l) => repositoryKey(l.repository)),
+        'exclusive',
+      );
       const links = await tx
         .deleteFrom('repository_blobs')
         .where('digest', '=', digest)
@@ -940,7 +964,7 @@ async function refused(
 }
 
 /** The key a repository's row is locked by (digests have a ':' after the algorithm, names none). */
-const repositoryKey = (name: string): string => `repository ${name}`;
+export const repositoryKey = (name: string): string => `repository ${name}`;
 
 /**
  * Creates the repository row on first write ('created'; 'exists' when it was there or another

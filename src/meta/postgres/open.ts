@@ -13,7 +13,14 @@
  *   built yet, and a cache that cannot see them would serve a moved tag's old digest.
  */
 import pg from 'pg';
-import { Kysely, Migrator, PostgresDialect, sql } from 'kysely';
+import {
+  Kysely,
+  Migrator,
+  PostgresDialect,
+  sql,
+  type Transaction,
+  type TransactionBuilder,
+} from 'kysely';
 import { migrations } from '../migrations/index.js';
 import type { SchemaTables } from '../schema.js';
 import { createSqlMetaStore, type KeyLock, type UnflushedWrite } from '../sql-store.js';
@@ -30,12 +37,22 @@ const types = new pg.TypeOverrides();
 types.setTypeParser(pg.types.builtins.INT8, toSafeNumber);
 types.setTypeParser(pg.types.builtins.NUMERIC, toSafeNumber);
 
-export async function openPostgresMetaStore(url: string): Promise<MetaStore> {
-  const pool = new pg.Pool({ connectionString: url, types, max: 10 });
+/** How the store reports a transaction it runs again (a deadlock or serialization failure). */
+export type RetryLog = (
+  fields: { code: string; attempt: number; delayMs: number },
+  msg: string,
+) => void;
+
+export async function openPostgresMetaStore(
+  url: string,
+  options: { onRetry?: RetryLog } = {},
+): Promise<MetaStore> {
+  const { connectionString, poolSize } = poolOf(url);
+  const pool = new pg.Pool({ connectionString, types, max: poolSize });
   // An idle client's error (the server restarted) is reported on the pool; unhandled it would end
   // the process. The next query opens a new connection.
   pool.on('error', () => undefined);
-  const db = new Kysely<SchemaTables>({ dialect: new PostgresDialect({ pool }) });
+  const db = retryingKysely(pool, options.onRetry);
   try {
     await migrate(db);
   } catch (e) {
@@ -43,6 +60,79 @@ export async function openPostgresMetaStore(url: string): Promise<MetaStore> {
     throw e;
   }
   return createSqlMetaStore(db, { unflushed: postgresUnflushed, lockKeys: postgresKeyLock });
+}
+
+export const DEFAULT_POOL_SIZE = 10;
+
+/**
+ * `?pool=N` (connections per process, default 10) is Berth's, not libpq's: taken off the URL
+ * before pg reads it, so the rest of the URL means what it means to psql.
+ */
+export function poolOf(url: string): { connectionString: string; poolSize: number } {
+  const parsed = URL.canParse(url) ? new URL(url) : undefined;
+  const value = parsed?.searchParams.get('pool');
+  if (parsed === undefined || value === undefined || value === null)
+    return { connectionString: url, poolSize: DEFAULT_POOL_SIZE };
+  const poolSize = /^[1-9][0-9]{0,3}$/.test(value) ? Number(value) : NaN;
+  if (!(poolSize <= 1000))
+    throw new Error(`pool=${value}: expected a number of connections, 1 to 1000`);
+  parsed.searchParams.delete('pool');
+  return { connectionString: parsed.toString(), poolSize };
+}
+
+/** Deadlock detected, serialization failure: PostgreSQL rolled the transaction back whole. */
+const RETRIED_CODES = new Set(['40P01', '40001']);
+const ATTEMPTS = 5;
+
+/**
+ * Kysely whose transactions run again, after a short jittered pause, when PostgreSQL ends them as
+ * a deadlock victim or a serialization failure: the rollback undid everything, and the other
+ * transaction has gone on, so the next attempt normally succeeds. The portable store code
+ * (sql-*.ts) keeps calling db.transaction() and never sees these codes. Only whole transactions
+ * are retried, where the callback re-reads what it decides on; a single statement outside one
+ * fails as before.
+ */
+export function retryingKysely(
+  pool: pg.Pool,
+  onRetry: RetryLog = () => undefined,
+): Kysely<SchemaTables> {
+  class RetryingKysely extends Kysely<SchemaTables> {
+    override transaction(): TransactionBuilder<SchemaTables> {
+      const builder = super.transaction();
+      // A proxy, because Kysely builds a TransactionBuilder only from its private props.
+      return new Proxy(builder, {
+        get(target, prop) {
+          if (prop === 'execute')
+            return <T>(callback: (tx: Transaction<SchemaTables>) => Promise<T>) =>
+              withRetry(() => target.execute(callback), onRetry);
+          const value: unknown = Reflect.get(target, prop, target);
+          // Its methods read private fields: they run on the builder, not on the proxy.
+          return typeof value === 'function'
+            ? (value as (...args: unknown[]) => unknown).bind(target)
+            : value;
+        },
+      });
+    }
+  }
+  return new RetryingKysely({ dialect: new PostgresDialect({ pool }) });
+}
+
+async function withRetry<T>(run: () => Promise<T>, onRetry: RetryLog): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run();
+    } catch (e) {
+      const code = (e as { code?: unknown }).code;
+      if (typeof code !== 'string' || !RETRIED_CODES.has(code) || attempt >= ATTEMPTS) throw e;
+      // 10–20 ms, doubling: two victims of the same deadlock do not collide again in step.
+      const delayMs = Math.round(10 * 2 ** (attempt - 1) * (1 + Math.random()));
+      onRetry(
+        { code, attempt, delayMs },
+        'transaction rolled back by PostgreSQL, running it again',
+      );
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
+  }
 }
 
 /**

@@ -6,7 +6,7 @@ import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase } from '../../../test/helpers/postgres.js';
 import type { ManifestWrite, MetaStore } from '../store.js';
-import { openPostgresMetaStore } from './open.js';
+import { openPostgresMetaStore, retryingKysely, type RetryLog } from './open.js';
 
 const ROUNDS = 20;
 const FUTURE = '2999-01-01T00:00:00.000Z';
@@ -15,6 +15,8 @@ const digest = (label: string): string => `sha256:${label.padEnd(64, '0')}`;
 let database: Awaited<ReturnType<typeof createTestDatabase>>;
 let a: MetaStore;
 let b: MetaStore;
+/** Transactions PostgreSQL rolled back (deadlock, serialization) that a store ran again. */
+let retried: Parameters<RetryLog>[0][];
 
 async function count(statement: string): Promise<number> {
   const client = new pg.Client({ connectionString: database.url });
@@ -25,6 +27,19 @@ async function count(statement: string): Promise<number> {
   } finally {
     await client.end();
   }
+}
+
+/** A blob linked into the repository by a completed upload, as a push leaves it. */
+async function link(store: MetaStore, repository: string, d: string): Promise<void> {
+  const at = new Date().toISOString();
+  const id = `${repository}@${d}`;
+  await store.createUpload({
+    ...{ id, repository, owner: '', algorithm: 'sha256', offset: 0 },
+    ...{ createdAt: at, updatedAt: at },
+  });
+  await store.completeUpload(id, 'team', { repository, digest: d, size: 3 }, () =>
+    Promise.resolve(true),
+  );
 }
 
 function manifest(repository: string, manifestDigest: string, layer: string): ManifestWrite {
@@ -47,10 +62,12 @@ function manifest(repository: string, manifestDigest: string, layer: string): Ma
 
 beforeEach(async () => {
   database = await createTestDatabase(inject('postgresUrl'), 'replicas');
+  retried = [];
+  const onRetry: RetryLog = (fields) => retried.push(fields);
   // Both start on the empty database at once: the migrations run once, the other waits for them.
   [a, b] = await Promise.all([
-    openPostgresMetaStore(database.url),
-    openPostgresMetaStore(database.url),
+    openPostgresMetaStore(database.url, { onRetry }),
+    openPostgresMetaStore(database.url, { onRetry }),
   ]);
 });
 
@@ -277,5 +294,166 @@ describe('two replicas on one PostgreSQL database', () => {
       ]);
       expect(await a.repositoryExists(repository)).toBe(false);
     }
+  });
+
+  it('a deadlock: PostgreSQL rolls one transaction back, it runs again and both succeed', async () => {
+    await a.createNamespace({ name: 'one', public: false });
+    await a.createNamespace({ name: 'two', public: false });
+    // Two replicas' connection pools, each transaction locking the two rows in opposite order.
+    const pools = [
+      new pg.Pool({ connectionString: database.url }),
+      new pg.Pool({ connectionString: database.url }),
+    ];
+    // As the store's pool: a client still closing when the database is dropped reports its
+    // termination on the pool, not as an uncaught error.
+    for (const pool of pools) pool.on('error', () => undefined);
+    const dbs = pools.map((pool) => retryingKysely(pool, (fields) => retried.push(fields)));
+    // Each resolves once its transaction holds its first row.
+    const locked = [0, 1].map(() => {
+      let resolve = (): void => undefined;
+      const promise = new Promise<void>((r) => (resolve = r));
+      return { promise, resolve };
+    });
+    let attempts = 0;
+    try {
+      const results = await Promise.all(
+        dbs.map((db, i) =>
+          db.transaction().execute(async (tx) => {
+            attempts += 1;
+            const [first, second] = i === 0 ? ['one', 'two'] : ['two', 'one'];
+            await tx
+              .updateTable('namespaces')
+              .set({ public: 1 })
+              .where('name', '=', first)
+              .execute();
+            // Only the first attempts meet: a transaction run again just waits for the other.
+            if (attempts <= 2) {
+              locked[i]?.resolve();
+              await locked[1 - i]?.promise;
+            }
+            await tx
+              .updateTable('namespaces')
+              .set({ public: 1 })
+              .where('name', '=', second)
+              .execute();
+            return i;
+          }),
+        ),
+      );
+      expect(results).toEqual([0, 1]);
+      expect(attempts).toBe(3);
+      expect(retried).toEqual([
+        { code: '40P01', attempt: 1, delayMs: expect.any(Number) as number },
+      ]);
+      expect(await count('SELECT count(*) AS n FROM namespaces WHERE public = 1')).toBe(2);
+    } finally {
+      await Promise.all(dbs.map((db) => db.destroy()));
+    }
+  });
+
+  it('deleting a repository while the other replica pushes into it: the push never fails', async () => {
+    await a.createNamespace({ name: 'team', public: false });
+    for (let i = 0; i < ROUNDS; i++) {
+      const repository = `team/admin${String(i)}`;
+      await a.putManifest(
+        manifest(repository, digest(`n${String(i).padStart(3, '0')}`), digest('11')),
+      );
+      const pushed = digest(`o${String(i).padStart(3, '0')}`);
+      const [deleted, result] = await Promise.all([
+        a.deleteRepository(repository),
+        b.putManifest(manifest(repository, pushed, digest('11'))),
+      ]);
+      expect(deleted).toEqual({ uploads: [] });
+      expect(result).toEqual({ ok: true });
+      // The push went first (deleted with the rest) or after (the repository is back with it).
+      const kept = await b.getManifest(repository, pushed);
+      expect(await b.repositoryExists(repository), `round ${String(i)}`).toBe(kept !== null);
+    }
+    expect(retried).toEqual([]);
+  });
+
+  it('deleting a namespace by force while the other replica pushes into it: never a crash', async () => {
+    for (let i = 0; i < ROUNDS; i++) {
+      await a.createNamespace({ name: 'team', public: false });
+      const repository = `team/forced${String(i)}`;
+      await a.putManifest(
+        manifest(repository, digest(`p${String(i).padStart(3, '0')}`), digest('11')),
+      );
+      const [deleted, result] = await Promise.all([
+        a.deleteNamespace('team', true),
+        b.putManifest(manifest(repository, digest(`q${String(i).padStart(3, '0')}`), digest('11'))),
+      ]);
+      expect(deleted).toBe('deleted');
+      // Pushed first and deleted with the namespace, or refused: the namespace is gone.
+      if (!result.ok) expect(result).toMatchObject({ ok: false });
+      expect(await a.repositoryExists(repository), `round ${String(i)}`).toBe(false);
+    }
+    expect(retried).toEqual([]);
+  });
+
+  it('two GC batches emptying the same two repositories in opposite order: no deadlock', async () => {
+    await a.createNamespace({ name: 'team', public: false });
+    for (let i = 0; i < ROUNDS; i++) {
+      const [left, right] = [`team/left${String(i)}`, `team/right${String(i)}`];
+      const d = (n: number): string => digest(`r${String(i).padStart(3, '0')}${String(n)}`);
+      for (const [repository, n] of [
+        [left, 1],
+        [right, 2],
+        [right, 3],
+        [left, 4],
+      ] as const)
+        await link(a, repository, d(n));
+      const [first, second] = await Promise.all([
+        a.collectLinks(
+          [
+            { repository: left, digest: d(1) },
+            { repository: right, digest: d(2) },
+          ],
+          FUTURE,
+          () => Promise.resolve(),
+        ),
+        b.collectLinks(
+          [
+            { repository: right, digest: d(3) },
+            { repository: left, digest: d(4) },
+          ],
+          FUTURE,
+          () => Promise.resolve(),
+        ),
+      ]);
+      expect([first.links, second.links]).toEqual([2, 2]);
+      expect(await a.repositoryExists(left)).toBe(false);
+      expect(await a.repositoryExists(right)).toBe(false);
+    }
+    expect(retried, 'deadlocks PostgreSQL broke').toEqual([]);
+  });
+
+  it('fsck forgetting a blob while a GC batch empties its repositories: no deadlock', async () => {
+    await a.createNamespace({ name: 'team', public: false });
+    for (let i = 0; i < ROUNDS; i++) {
+      const [left, right] = [`team/fl${String(i)}`, `team/fr${String(i)}`];
+      const d = (n: number): string => digest(`s${String(i).padStart(3, '0')}${String(n)}`);
+      // The forgotten blob is linked left first, the batch goes right first.
+      await link(a, left, d(0));
+      await link(a, right, d(0));
+      await link(a, right, d(1));
+      await link(a, left, d(2));
+      const [forgot, collected] = await Promise.all([
+        a.forgetBlob(d(0)),
+        b.collectLinks(
+          [
+            { repository: right, digest: d(1) },
+            { repository: left, digest: d(2) },
+          ],
+          FUTURE,
+          () => Promise.resolve(),
+        ),
+      ]);
+      expect(forgot).toBe(true);
+      expect(collected.links).toBe(2);
+      expect(await a.repositoryExists(left)).toBe(false);
+      expect(await a.repositoryExists(right)).toBe(false);
+    }
+    expect(retried, 'deadlocks PostgreSQL broke').toEqual([]);
   });
 });
