@@ -4,8 +4,7 @@
  * bindings; an access token holds at most its own privileges AND its user's current ones, so
  * taking a role from a user also narrows every token the user made.
  */
-import type { Action, Privilege } from '../meta/identity.js';
-import { matchesPattern } from '../meta/sql-identity.js';
+import { matchesPattern, type Action, type Privilege } from '../meta/identity.js';
 import { ACTIONS } from './types.js';
 
 export { matchesPattern };

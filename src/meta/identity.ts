@@ -13,6 +13,13 @@ export interface Privilege {
   actions: Action[];
 }
 
+/** Whether a namespace glob (`*`, `team`, `team-*`) matches a namespace. */
+export function matchesPattern(pattern: string, namespace: string): boolean {
+  if (pattern === '*') return true;
+  if (pattern.endsWith('*')) return namespace.startsWith(pattern.slice(0, -1));
+  return pattern === namespace;
+}
+
 export interface UserRow {
   name: string;
   passwordHash: string;

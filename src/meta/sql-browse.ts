@@ -6,7 +6,7 @@
  */
 import { sql, type Expression, type Kysely, type SqlBool } from 'kysely';
 import type { SchemaTables } from './schema.js';
-import { toManifestWithPayload } from './sql-store.js';
+import { toManifestWithPayload } from './sql-rows.js';
 import type { BrowseMeta, NamespaceUsage, RepositorySummary } from './store.js';
 
 type Db = Kysely<SchemaTables>;

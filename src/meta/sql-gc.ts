@@ -6,7 +6,7 @@
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import type { BlobHolders, GcLink, GcMeta, GcRunRow, GcRunStatus } from './gc.js';
 import type { SchemaTables } from './schema.js';
-import { dropIfEmpty, repositoryKey, type KeyLock } from './sql-store.js';
+import { dropIfEmpty, repositoryKey, type KeyLock } from './sql-tx.js';
 
 type Db = Kysely<SchemaTables>;
 type Tx = Transaction<SchemaTables>;

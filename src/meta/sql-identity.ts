@@ -17,19 +17,13 @@ import type {
   SigningKeyRow,
   UserRow,
 } from './identity.js';
+import { matchesPattern } from './identity.js';
 import type { SchemaTables } from './schema.js';
-import type { KeyLock } from './sql-store.js';
+import type { KeyLock } from './sql-tx.js';
 
 type Db = Kysely<SchemaTables>;
 
 const now = (): string => new Date().toISOString();
-
-/** Whether a namespace glob (`*`, `team`, `team-*`) matches a namespace. */
-export function matchesPattern(pattern: string, namespace: string): boolean {
-  if (pattern === '*') return true;
-  if (pattern.endsWith('*')) return namespace.startsWith(pattern.slice(0, -1));
-  return pattern === namespace;
-}
 
 export function createSqlIdentityMeta(db: Db, lockKeys: KeyLock): IdentityMeta {
   async function rolePrivileges(role: string): Promise<Privilege[]> {

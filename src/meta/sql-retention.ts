@@ -5,7 +5,7 @@
  */
 import { sql, type Kysely } from 'kysely';
 import type { SchemaTables } from './schema.js';
-import type { UnflushedWrite } from './sql-store.js';
+import type { UnflushedWrite } from './sql-tx.js';
 import type { PullRecord, RetentionMeta } from './store.js';
 
 type Db = Kysely<SchemaTables>;

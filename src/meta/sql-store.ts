@@ -23,6 +23,8 @@ import { createSqlGcMeta } from './sql-gc.js';
 import { createSqlIdentityMeta } from './sql-identity.js';
 import { createSqlQuotaMeta, manifestQuotaRefusal } from './sql-quota.js';
 import { createSqlRetentionMeta } from './sql-retention.js';
+import { toManifestRow, toManifestWithPayload } from './sql-rows.js';
+import { dropIfEmpty, repositoryKey, type KeyLock, type UnflushedWrite } from './sql-tx.js';
 import type {
   BrokenReference,
   BrowseMeta,
@@ -49,27 +51,8 @@ const now = (): string => new Date().toISOString();
 /** A refused delete names at most this many of the manifests that list the content. */
 const MAX_NAMED_PARENTS = 5;
 
-/**
- * Runs `write` so that its commit need not reach the disk before it returns (SQLite:
- * synchronous=NORMAL for that statement; PostgreSQL: synchronous_commit=off). Only for rows whose
- * loss in a power cut costs a client a retry, never content: the next durable commit flushes them
- * anyway, in order.
- */
-export type UnflushedWrite = <T>(db: Db, write: (db: Db) => Promise<T>) => Promise<T>;
-
-/**
- * Takes transaction-scoped locks on keys, where the engine lets writers interleave (PostgreSQL,
- * READ COMMITTED). A key is a content digest: 'shared' by a write that adds a link or a reference
- * (upload, mount, manifest PUT), 'exclusive' by GC before it re-checks and removes rows and files;
- * or a table name, for a check-then-insert with no unique key to lean on (one running GC, one
- * signing key). Callers pass every key at once, and implementations lock them in sorted order: no
- * deadlock. SQLite needs none: each transaction holds the single write lock from BEGIN.
- */
-export type KeyLock = (
-  tx: Tx,
-  keys: readonly string[],
-  mode: 'shared' | 'exclusive',
-) => Promise<void>;
+// The engine openers (sqlite/, postgres/) pass these in with the options.
+export type { KeyLock, UnflushedWrite } from './sql-tx.js';
 
 export interface SqlMetaStoreOptions {
   /** Without it every write is flushed. */
@@ -963,9 +946,6 @@ async function refused(
   return result;
 }
 
-/** The key a repository's row is locked by (digests have a ':' after the algorithm, names none). */
-export const repositoryKey = (name: string): string => `repository ${name}`;
-
 /**
  * Creates the repository row on first write ('created'; 'exists' when it was there or another
  * writer created it first); false when its namespace does not exist. Holds the repository's key
@@ -1045,25 +1025,6 @@ async function referrersOf(
     .limit(MAX_NAMED_PARENTS)
     .execute();
   return rows.map((r) => r.manifest);
-}
-
-/**
- * Drops the repository row once nothing is left in it (no manifest, blob link or upload session),
- * so an emptied repository leaves the catalog. Tags need manifests, so they need no check. The
- * repository's key is held exclusively: a write that ensured the row commits before the checks.
- */
-export async function dropIfEmpty(tx: Tx, repository: string, lockKeys: KeyLock): Promise<void> {
-  await lockKeys(tx, [repositoryKey(repository)], 'exclusive');
-  for (const table of ['manifests', 'repository_blobs', 'uploads'] as const) {
-    const left = await tx
-      .selectFrom(table)
-      .select('repository')
-      .where('repository', '=', repository)
-      .limit(1)
-      .executeTakeFirst();
-    if (left) return;
-  }
-  await tx.deleteFrom('repositories').where('name', '=', repository).execute();
 }
 
 async function deleteRepository(tx: Tx, repository: string): Promise<void> {
@@ -1161,58 +1122,4 @@ function parseTagList(text: string): string[] {
     return [];
   }
   return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
-}
-
-export interface ManifestSqlRow {
-  repository: string;
-  digest: string;
-  media_type: string;
-  size: number | string;
-  artifact_type: string | null;
-  subject: string | null;
-  annotations: string | null;
-  created_at: string;
-  pushed_by: string | null;
-}
-
-export function toManifestRow(row: ManifestSqlRow): ManifestRow {
-  return {
-    repository: row.repository,
-    digest: row.digest,
-    mediaType: row.media_type,
-    size: Number(row.size),
-    artifactType: row.artifact_type,
-    subject: row.subject,
-    annotations: parseAnnotations(row.annotations),
-    createdAt: row.created_at,
-    pushedBy: row.pushed_by,
-  };
-}
-
-/**
- * The stored annotations, or null when the column holds anything but a JSON object of strings: a
- * row written by hand or by an older version must not make a listing (referrers, tags) fail.
- */
-function parseAnnotations(text: string | null): Record<string, string> | null {
-  if (text === null) return null;
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return null;
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
-  // fromEntries defines own properties: a "__proto__" key stays a key, not a prototype.
-  return Object.fromEntries(
-    Object.entries(value).filter((e): e is [string, string] => typeof e[1] === 'string'),
-  );
-}
-
-export function toManifestWithPayload(
-  row: ManifestSqlRow & { payload: Uint8Array },
-): ManifestWithPayload {
-  const payload = Buffer.isBuffer(row.payload)
-    ? row.payload
-    : Buffer.from(row.payload.buffer, row.payload.byteOffset, row.payload.byteLength);
-  return { ...toManifestRow(row), payload };
 }
