@@ -8,11 +8,10 @@ import type { AuditLog } from '../auth/audit.js';
 import type { Config } from '../config/schema.js';
 import { parseDuration } from '../core/duration.js';
 import type { GcRunRow } from '../meta/gc.js';
-import type { MetaStore } from '../meta/store.js';
 import type { UploadService } from '../registry/uploads.js';
 import type { StorageDriver } from '../storage/driver.js';
-import { runGc, type GcReport, type GcTrigger } from './gc.js';
-import { runRetention } from './retention.js';
+import { runGc, type GcDeps, type GcReport, type GcTrigger } from './gc.js';
+import { runRetention, type RetentionDeps } from './retention.js';
 
 export interface GcRequest {
   trigger: GcTrigger;
@@ -47,7 +46,7 @@ export function scheduleInterval(schedule: string): number | null {
 }
 
 export function createGcService(deps: {
-  meta: MetaStore;
+  meta: GcDeps['meta'] & RetentionDeps['meta'];
   storage: StorageDriver;
   uploads: UploadService;
   config: Config;

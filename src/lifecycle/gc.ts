@@ -26,7 +26,7 @@ import { hostname } from 'node:os';
 import { tryParseDigest } from '../core/digest.js';
 import { RegistryError } from '../core/errors.js';
 import { namespaceOf, type RepoName } from '../core/names.js';
-import type { GcGraph, GcManifest, GcRunRow } from '../meta/gc.js';
+import type { GcGraph, GcManifest, GcMeta, GcRunRow } from '../meta/gc.js';
 import type { MetaStore } from '../meta/store.js';
 import { BLOB_SHARDS, blobKey, trashKey } from '../registry/layout.js';
 import { settleTrash } from '../registry/trash.js';
@@ -199,8 +199,9 @@ function push(map: Map<string, string[]>, key: string, value: string): void {
   else map.set(key, [value]);
 }
 
-interface GcDeps {
-  meta: MetaStore;
+export interface GcDeps {
+  meta: GcMeta &
+    Pick<MetaStore, 'getBlob' | 'getNamespace' | 'listRepositories' | 'listStaleUploads'>;
   storage: StorageDriver;
   uploads: UploadService;
 }

@@ -8,7 +8,8 @@ import type { Digest } from '../core/digest.js';
 import { namespaceOf, type RepoName } from '../core/names.js';
 import { blobUnknown, stillReferenced } from '../core/errors.js';
 import type { ByteRange } from '../core/types.js';
-import type { MetaStore } from '../meta/store.js';
+import type { GcMeta } from '../meta/gc.js';
+import type { BlobMeta } from '../meta/store.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { blobKey } from './layout.js';
 import { settleTrashed } from './trash.js';
@@ -62,7 +63,7 @@ export interface BlobService {
 const TOUCH_EVERY_MS = 1000;
 
 export function createBlobService(deps: {
-  meta: MetaStore;
+  meta: BlobMeta & Pick<GcMeta, 'withBlobRow'>;
   storage: StorageDriver;
   onMissingContent: (digest: Digest) => void;
   quota: QuotaService;

@@ -12,7 +12,8 @@ import { manifestUnknown } from '../core/errors.js';
 import { manifestKind } from '../core/media-types.js';
 import type {
   ManifestWithPayload,
-  MetaStore,
+  BrowseMeta,
+  ManifestMeta,
   NamespaceUsage,
   RepositorySummary,
   Slice,
@@ -161,7 +162,7 @@ interface ManifestShape {
 }
 
 export function createBrowseService(deps: {
-  meta: MetaStore;
+  meta: BrowseMeta & Pick<ManifestMeta, 'getManifest' | 'getTaggedManifest' | 'listReferrers'>;
   storage: StorageDriver;
 }): BrowseService {
   const { meta, storage } = deps;

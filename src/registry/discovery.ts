@@ -7,7 +7,7 @@ import { nameUnknown } from '../core/errors.js';
 import { isValidName } from '../core/names.js';
 import { MediaType } from '../core/media-types.js';
 import type { Descriptor, Page, PageRequest } from '../core/types.js';
-import type { MetaStore } from '../meta/store.js';
+import type { ManifestMeta, RepoMeta } from '../meta/store.js';
 import type { RepositoryRef } from './repository.js';
 
 export interface ReferrersIndex {
@@ -34,7 +34,10 @@ export interface DiscoveryService {
   referrers(repo: RepositoryRef, subject: Digest, artifactType?: string): Promise<ReferrersIndex>;
 }
 
-export function createDiscoveryService(deps: { meta: MetaStore }): DiscoveryService {
+export function createDiscoveryService(deps: {
+  meta: Pick<RepoMeta, 'repositoryExists' | 'listRepositories'> &
+    Pick<ManifestMeta, 'listTags' | 'listReferrers'>;
+}): DiscoveryService {
   const { meta } = deps;
   /** Bad names already reported (a handful at most: each needed a hand-made or legacy row). */
   const reported = new Set<string>();

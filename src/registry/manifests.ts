@@ -9,7 +9,7 @@ import { RegistryError, digestInvalid, manifestUnknown, stillReferenced } from '
 import { immutableTagDenied } from '../core/namespace-policy.js';
 import { quotaExceeded } from '../core/quota.js';
 import { parseTag, isValidTag, type Tag } from '../core/names.js';
-import type { ManifestWithPayload, MetaStore } from '../meta/store.js';
+import type { ManifestMeta, ManifestWithPayload } from '../meta/store.js';
 import { parseManifest } from './manifest-parse.js';
 import { namespaceMissing, type RepositoryRef } from './repository.js';
 
@@ -80,7 +80,7 @@ export function parseReadReference(value: string): Reference {
 }
 
 export function createManifestService(deps: {
-  meta: MetaStore;
+  meta: ManifestMeta;
   options: ManifestOptions;
 }): ManifestService {
   const { meta, options } = deps;

@@ -11,7 +11,7 @@ import {
   parseTagPatterns,
 } from '../core/namespace-policy.js';
 import { validateRetention } from '../core/retention-policy.js';
-import type { MetaStore, NamespacePolicyPatch, NamespaceRow } from '../meta/store.js';
+import type { NamespaceMeta, NamespacePolicyPatch, NamespaceRow } from '../meta/store.js';
 
 export interface NamespaceService {
   create(name: string, options?: { public?: boolean }): Promise<NamespaceRow>;
@@ -34,7 +34,7 @@ export interface NamespaceService {
 }
 
 export function createNamespaceService(deps: {
-  meta: MetaStore;
+  meta: NamespaceMeta;
   /** Where single-segment names go (`library`): deleting it breaks them, so only with force. */
   defaultNamespace: string;
 }): NamespaceService {

@@ -8,7 +8,7 @@
  */
 import { quotaExceeded } from '../core/quota.js';
 import type { RegistryError } from '../core/errors.js';
-import type { MetaStore } from '../meta/store.js';
+import type { NamespaceMeta, QuotaMeta } from '../meta/store.js';
 
 export interface QuotaService {
   /**
@@ -28,7 +28,7 @@ export interface QuotaService {
 }
 
 export function createQuotaService(deps: {
-  meta: MetaStore;
+  meta: QuotaMeta & Pick<NamespaceMeta, 'getNamespace'>;
   /** How long an unreferenced blob link counts (the GC grace): a push is that long at most. */
   graceMs: number;
   clock?: () => Date;

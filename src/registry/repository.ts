@@ -6,7 +6,7 @@
 import { RegistryError } from '../core/errors.js';
 import { immutableTagDenied } from '../core/namespace-policy.js';
 import { canonicalName, namespaceOf, parseName, type RepoName } from '../core/names.js';
-import type { MetaStore } from '../meta/store.js';
+import type { BrowseMeta, NamespaceMeta, RepoMeta } from '../meta/store.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { parseUploadId, uploadKey } from './layout.js';
 
@@ -33,7 +33,10 @@ export function namespaceMissing(namespace: string): RegistryError {
 }
 
 /** Throws NAME_UNKNOWN (with the command that fixes it) unless the namespace exists. */
-export async function assertNamespace(meta: MetaStore, repo: RepositoryRef): Promise<void> {
+export async function assertNamespace(
+  meta: Pick<NamespaceMeta, 'getNamespace'>,
+  repo: RepositoryRef,
+): Promise<void> {
   if (!(await meta.getNamespace(repo.namespace))) throw namespaceMissing(repo.namespace);
 }
 
@@ -52,7 +55,9 @@ export interface RepositoryService {
 }
 
 export function createRepositoryService(deps: {
-  meta: MetaStore;
+  meta: Pick<NamespaceMeta, 'getNamespace'> &
+    Pick<RepoMeta, 'deleteRepository'> &
+    Pick<BrowseMeta, 'getRepositorySummary'>;
   storage: StorageDriver;
 }): RepositoryService {
   const { meta, storage } = deps;

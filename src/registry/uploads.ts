@@ -18,7 +18,7 @@ import {
   type Digester,
 } from '../core/digest.js';
 import { RegistryError, digestInvalid, uploadUnknown } from '../core/errors.js';
-import type { MetaStore, UploadRow } from '../meta/store.js';
+import type { NamespaceMeta, UploadMeta, UploadRow } from '../meta/store.js';
 import { LengthMismatchError, ObjectMissingError, type StorageDriver } from '../storage/driver.js';
 import type { BlobInfo } from './blobs.js';
 import type { QuotaService } from './quota.js';
@@ -79,7 +79,7 @@ interface HashState {
 }
 
 export function createUploadService(deps: {
-  meta: MetaStore;
+  meta: UploadMeta & Pick<NamespaceMeta, 'getNamespace'>;
   storage: StorageDriver;
   quota: QuotaService;
   clock?: () => Date;
