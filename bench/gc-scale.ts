@@ -9,7 +9,7 @@
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import path from 'node:path';
-import { buildGcStore, runGcCli, type GcCliReport } from './lib/gc-store.js';
+import { buildGcStore, initRegistry, runGcCli, type GcCliReport } from './lib/gc-store.js';
 import { cleanupAll, installCleanupHandlers, makeTempDir, removeTempDir } from './lib/procs.js';
 import { berthBuilt, ROOT } from './lib/servers.js';
 
@@ -48,7 +48,7 @@ const dir = await makeTempDir('berth-gc-scale-');
 try {
   const data = path.join(dir, 'data');
   // The CLI makes the schema and the layout; the builder fills them.
-  await runGcCli(CLI, data, ['--dry-run']);
+  await initRegistry(CLI, data);
   const started = performance.now();
   const store = await buildGcStore(data, { blobs, unreferencedShare: share });
   const buildMs = performance.now() - started;

@@ -229,6 +229,13 @@ export interface GcCliReport {
   error?: string;
 }
 
+/** Makes a new, empty registry at `dataDir` with the built CLI (schema and layout). */
+export async function initRegistry(cli: string, dataDir: string): Promise<void> {
+  await promisify(execFile)(process.execPath, [cli, 'namespace', 'list', '--data', dataDir], {
+    env: { ...process.env, BERTH_ADMIN_PASSWORD: 'gc-scale-admin-password' },
+  });
+}
+
 /**
  * Runs `berth gc --json ARGS --data DIR` with the built CLI to completion; its report and the
  * wall time of the whole process (start-up included). A non-zero exit throws with what it printed.

@@ -95,6 +95,22 @@ export async function withDataDir<T>(
 }
 
 /**
+ * For commands that only make sense on an existing registry (`fsck`, `gc`): refuses a data
+ * directory without `layout.json` instead of initialising a new one.
+ */
+export async function requireRegistry(flags: DataFlags): Promise<void> {
+  const { data } = loadConfig({
+    file: flags.config,
+    flags: flags.data ? { data: flags.data } : {},
+  });
+  await access(path.join(data, 'layout.json')).catch(() => {
+    throw new ConfigError(
+      `no registry at ${path.resolve(data)} (it has no layout.json); check --data or BERTH_DATA`,
+    );
+  });
+}
+
+/**
  * Checks the data directory before anything opens it, so a wrong path is reported as what it is
  * (not as the first file inside that could not be read), and says loudly on stderr when a new
  * registry is about to be made: a mistyped `--data` would otherwise quietly start an empty

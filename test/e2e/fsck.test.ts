@@ -140,12 +140,23 @@ describe('berth fsck', () => {
     expect((JSON.parse(healed.stdout) as JsonReport).clean).toBe(true);
   });
 
-  it('refuses a directory that holds no registry, and makes none there', async () => {
+  it('refuses a directory that holds no registry, and makes none there (gc too)', async () => {
     const dir = await makeTempDir();
     const missing = path.join(dir, 'typo');
     const result = await fsck(missing);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(`no registry at ${missing}`);
+    await expect(stat(missing)).rejects.toThrow(/ENOENT/);
+    // `berth gc` likewise: a mistyped --data must not make a registry (and a new admin password).
+    const gc = await run(process.execPath, [CLI, 'gc', '--data', missing]).then(
+      () => ({ code: 0, stderr: '' }),
+      (e: unknown) => {
+        const err = e as { code?: number; stderr?: string };
+        return { code: err.code, stderr: err.stderr ?? '' };
+      },
+    );
+    expect(gc.code).toBe(1);
+    expect(gc.stderr).toContain(`no registry at ${missing}`);
     await expect(stat(missing)).rejects.toThrow(/ENOENT/);
     await rm(dir, { recursive: true });
   });

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { buildGcStore, runGcCli } from '../../bench/lib/gc-store.js';
+import { buildGcStore, initRegistry, runGcCli } from '../../bench/lib/gc-store.js';
 import { CLI, makeTempDir } from '../helpers/server.js';
 
 const BLOBS = 30_000;
@@ -49,7 +49,7 @@ async function blobBytes(dataDir: string): Promise<number> {
 it(`collects exactly the unreferenced blobs of ${BLOBS} with bounded memory`, async () => {
   dir = await makeTempDir('berth-gc-scale-');
   const data = path.join(dir, 'data');
-  await runGcCli(CLI, data, ['--dry-run']);
+  await initRegistry(CLI, data);
   const store = await buildGcStore(data, { blobs: BLOBS, unreferencedShare: 0.1 });
   expect(store.blobs).toBe(BLOBS);
   expect(store.repositories).toBe(1000);

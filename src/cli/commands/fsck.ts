@@ -4,12 +4,8 @@
  * other (lifecycle/fsck.ts). Safe beside a running server. Exit code 0 when clean, 1 when
  * something was found, repaired or not: a scheduled run should tell someone either way.
  */
-import { access } from 'node:fs/promises';
-import path from 'node:path';
 import type { Command } from 'commander';
-import { ConfigError } from '../../config/errors.js';
-import { loadConfig } from '../../config/load.js';
-import { dataOptions, withDataDir, type DataFlags } from '../data.js';
+import { dataOptions, requireRegistry, withDataDir, type DataFlags } from '../data.js';
 import { formatSize } from '../../core/quota.js';
 
 /** Progress on a terminal at most this often: enough to see it move, not enough to flood it. */
@@ -30,15 +26,7 @@ export function registerFsckCommand(program: Command): void {
     const { runFsck, formatFinding, DEFAULT_GRACE_MS } = await import('../../lifecycle/fsck.js');
     // Other commands initialise a new directory; a check of a mistyped --data would then find an
     // empty registry and report "no problems".
-    const { data } = loadConfig({
-      file: flags.config,
-      flags: flags.data ? { data: flags.data } : {},
-    });
-    await access(path.join(data, 'layout.json')).catch(() => {
-      throw new ConfigError(
-        `no registry at ${path.resolve(data)} (it has no layout.json); check --data or BERTH_DATA`,
-      );
-    });
+    await requireRegistry(flags);
     const report = await withDataDir(flags, async ({ dataDir }) => {
       let shown = Date.now();
       const progress = process.stderr.isTTY

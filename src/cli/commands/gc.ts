@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { formatDuration, parseDuration } from '../../core/duration.js';
 import { ConfigError } from '../../config/errors.js';
 import type { GcReport } from '../../lifecycle/gc.js';
-import { dataOptions, withDataDir, type DataFlags } from '../data.js';
+import { dataOptions, requireRegistry, withDataDir, type DataFlags } from '../data.js';
 import { formatSize } from '../../core/quota.js';
 
 function summary(r: GcReport): string {
@@ -48,6 +48,8 @@ export function registerGcCommand(program: Command): void {
         throw new ConfigError(`--grace ${flags.grace} is not a duration like 30m, 1h or 90s`);
       graceMs = parsed;
     }
+    // A mistyped --data must not make (and collect) an empty registry with a new admin password.
+    await requireRegistry(flags);
     const { createGcService } = await import('../../lifecycle/gc-service.js');
     const report = await withDataDir(flags, async ({ config, dataDir, registry, audit, actor }) => {
       const gc = createGcService({
