@@ -6,7 +6,14 @@
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import type { BlobHolders, GcLink, GcMeta, GcRunRow, GcRunStatus } from './gc.js';
 import type { SchemaTables } from './schema.js';
-import { dropIfEmpty, repositoryKey, type KeyLock } from './sql-tx.js';
+import {
+  deleteManifestRows,
+  dropIfEmpty,
+  isListed,
+  isTagged,
+  repositoryKey,
+  type KeyLock,
+} from './sql-tx.js';
 
 type Db = Kysely<SchemaTables>;
 type Tx = Transaction<SchemaTables>;
@@ -33,24 +40,12 @@ function toRun(row: Selectable<SchemaTables['gc_runs']>): GcRunRow {
   };
 }
 
-async function hasRow(
-  tx: Tx,
-  table: 'tags' | 'uploads',
-  repository: string,
-  digest?: string,
-): Promise<boolean> {
-  let q = tx.selectFrom(table).select('repository').where('repository', '=', repository);
-  if (digest !== undefined && table === 'tags') q = q.where('digest', '=', digest);
-  return (await q.limit(1).executeTakeFirst()) !== undefined;
-}
-
-async function listedByIndex(tx: Tx, repository: string, digest: string): Promise<boolean> {
+/** Whether the repository has an upload session (a push may be in progress). */
+async function hasUploads(tx: Tx, repository: string): Promise<boolean> {
   const row = await tx
-    .selectFrom('manifest_references')
-    .select('manifest')
+    .selectFrom('uploads')
+    .select('id')
     .where('repository', '=', repository)
-    .where('digest', '=', digest)
-    .where('kind', '=', 'manifest')
     .limit(1)
     .executeTakeFirst();
   return row !== undefined;
@@ -311,27 +306,18 @@ export function createSqlGcMeta(db: Db, lockKeys: KeyLock): GcMeta {
           .executeTakeFirst();
         if (!row) return 'gone';
         if ((row.idle_since ?? row.created_at) !== idleSince) return 'kept';
-        if (await hasRow(tx, 'tags', repository, digest)) return 'kept';
-        if (await listedByIndex(tx, repository, digest)) return 'kept';
+        if (await isTagged(tx, repository, digest)) return 'kept';
+        if (await isListed(tx, repository, digest, 'manifest')) return 'kept';
         if (row.subject !== null) {
           // A referrer goes with its subject; a subject that a push has just tagged or listed
           // in an index keeps it.
           if (
-            (await hasRow(tx, 'tags', repository, row.subject)) ||
-            (await listedByIndex(tx, repository, row.subject))
+            (await isTagged(tx, repository, row.subject)) ||
+            (await isListed(tx, repository, row.subject, 'manifest'))
           )
             return 'kept';
         }
-        await tx
-          .deleteFrom('manifest_references')
-          .where('repository', '=', repository)
-          .where('manifest', '=', digest)
-          .execute();
-        await tx
-          .deleteFrom('manifests')
-          .where('repository', '=', repository)
-          .where('digest', '=', digest)
-          .execute();
+        await deleteManifestRows(tx, repository, digest);
         await dropIfEmpty(tx, repository, lockKeys);
         return 'deleted';
       });
@@ -358,19 +344,11 @@ export function createSqlGcMeta(db: Db, lockKeys: KeyLock): GcMeta {
         for (const { repository, digest } of links) {
           let uploading = busy.get(repository);
           if (uploading === undefined) {
-            uploading = await hasRow(tx, 'uploads', repository);
+            uploading = await hasUploads(tx, repository);
             busy.set(repository, uploading);
           }
           if (uploading) continue;
-          const referenced = await tx
-            .selectFrom('manifest_references')
-            .select('manifest')
-            .where('repository', '=', repository)
-            .where('digest', '=', digest)
-            .where('kind', '=', 'blob')
-            .limit(1)
-            .executeTakeFirst();
-          if (referenced) continue;
+          if (await isListed(tx, repository, digest, 'blob')) continue;
           const r = await tx
             .deleteFrom('repository_blobs')
             .where('repository', '=', repository)

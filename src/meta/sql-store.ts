@@ -24,7 +24,14 @@ import { createSqlIdentityMeta } from './sql-identity.js';
 import { createSqlQuotaMeta, manifestQuotaRefusal } from './sql-quota.js';
 import { createSqlRetentionMeta } from './sql-retention.js';
 import { toManifestRow, toManifestWithPayload } from './sql-rows.js';
-import { dropIfEmpty, repositoryKey, type KeyLock, type UnflushedWrite } from './sql-tx.js';
+import {
+  deleteManifestRows,
+  dropIfEmpty,
+  isTagged,
+  repositoryKey,
+  type KeyLock,
+  type UnflushedWrite,
+} from './sql-tx.js';
 import type {
   BrokenReference,
   BrowseMeta,
@@ -47,6 +54,18 @@ type Db = Kysely<SchemaTables>;
 type Tx = Transaction<SchemaTables>;
 
 const now = (): string => new Date().toISOString();
+
+/** A namespace row's columns, selected and grouped by when its repositories are counted. */
+const NAMESPACE_COLUMNS = [
+  'n.name',
+  'n.kind',
+  'n.public',
+  'n.created_at',
+  'n.immutable_tags',
+  'n.index_children',
+  'n.quota_bytes',
+  'n.retention',
+] as const;
 
 /** A refused delete names at most this many of the manifests that list the content. */
 const MAX_NAMED_PARENTS = 5;
@@ -162,27 +181,9 @@ class SqlMetaStore implements Omit<
     const rows = await this.db
       .selectFrom('namespaces as n')
       .leftJoin('repositories as r', 'r.namespace', 'n.name')
-      .select([
-        'n.name',
-        'n.kind',
-        'n.public',
-        'n.created_at',
-        'n.immutable_tags',
-        'n.index_children',
-        'n.quota_bytes',
-        'n.retention',
-      ])
+      .select(NAMESPACE_COLUMNS)
       .select((eb) => eb.fn.count<number | string>('r.name').as('repositories'))
-      .groupBy([
-        'n.name',
-        'n.kind',
-        'n.public',
-        'n.created_at',
-        'n.immutable_tags',
-        'n.index_children',
-        'n.quota_bytes',
-        'n.retention',
-      ])
+      .groupBy(NAMESPACE_COLUMNS)
       .orderBy('n.name')
       .execute();
     return rows.map((r) => ({ ...toNamespace(r), repositories: Number(r.repositories) }));
@@ -518,16 +519,7 @@ class SqlMetaStore implements Omit<
       await this.lockKeys(tx, [digest], 'exclusive');
       const referencedBy = await referrersOf(tx, repository, digest, 'manifest');
       if (referencedBy.length > 0) return { referencedBy };
-      if (untaggedOnly) {
-        const tagged = await tx
-          .selectFrom('tags')
-          .select('name')
-          .where('repository', '=', repository)
-          .where('digest', '=', digest)
-          .limit(1)
-          .executeTakeFirst();
-        if (tagged) return 'changed';
-      }
+      if (untaggedOnly && (await isTagged(tx, repository, digest))) return 'changed';
       const immutable = await immutableTagOf(tx, repository, digest);
       if (immutable) return { immutable };
       await tx
@@ -535,17 +527,7 @@ class SqlMetaStore implements Omit<
         .where('repository', '=', repository)
         .where('digest', '=', digest)
         .execute();
-      await tx
-        .deleteFrom('manifest_references')
-        .where('repository', '=', repository)
-        .where('manifest', '=', digest)
-        .execute();
-      const r = await tx
-        .deleteFrom('manifests')
-        .where('repository', '=', repository)
-        .where('digest', '=', digest)
-        .executeTakeFirst();
-      if (Number(r.numDeletedRows) === 0) return 'unknown';
+      if ((await deleteManifestRows(tx, repository, digest)) === 0) return 'unknown';
       await dropIfEmpty(tx, repository, this.lockKeys);
       return 'deleted';
     });
@@ -913,14 +895,7 @@ async function markIfUntagged(
   digest: string,
   at: string,
 ): Promise<void> {
-  const tagged = await tx
-    .selectFrom('tags')
-    .select('name')
-    .where('repository', '=', repository)
-    .where('digest', '=', digest)
-    .limit(1)
-    .executeTakeFirst();
-  if (tagged) return;
+  if (await isTagged(tx, repository, digest)) return;
   await tx
     .updateTable('manifests')
     .set({ idle_since: at })

@@ -53,3 +53,52 @@ export async function dropIfEmpty(tx: Tx, repository: string, lockKeys: KeyLock)
   }
   await tx.deleteFrom('repositories').where('name', '=', repository).execute();
 }
+
+/** Whether a tag of the repository points at the manifest. */
+export async function isTagged(tx: Tx, repository: string, digest: string): Promise<boolean> {
+  const row = await tx
+    .selectFrom('tags')
+    .select('name')
+    .where('repository', '=', repository)
+    .where('digest', '=', digest)
+    .limit(1)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+/** Whether a manifest of the repository lists the digest (as a child manifest, or as a blob). */
+export async function isListed(
+  tx: Tx,
+  repository: string,
+  digest: string,
+  kind: 'blob' | 'manifest',
+): Promise<boolean> {
+  const row = await tx
+    .selectFrom('manifest_references')
+    .select('manifest')
+    .where('repository', '=', repository)
+    .where('digest', '=', digest)
+    .where('kind', '=', kind)
+    .limit(1)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+/** Deletes a manifest's row and its references (its tags are the caller's business). */
+export async function deleteManifestRows(
+  tx: Tx,
+  repository: string,
+  digest: string,
+): Promise<number> {
+  await tx
+    .deleteFrom('manifest_references')
+    .where('repository', '=', repository)
+    .where('manifest', '=', digest)
+    .execute();
+  const r = await tx
+    .deleteFrom('manifests')
+    .where('repository', '=', repository)
+    .where('digest', '=', digest)
+    .executeTakeFirst();
+  return Number(r.numDeletedRows);
+}

@@ -8,17 +8,18 @@
  */
 import { quotaExceeded } from '../core/quota.js';
 import type { RegistryError } from '../core/errors.js';
-import type { NamespaceMeta, QuotaMeta } from '../meta/store.js';
+import type { NamespaceMeta, NamespaceRow, QuotaMeta } from '../meta/store.js';
 
 export interface QuotaService {
   /**
    * The refusal (403 DENIED) for adding to the namespace, or null when it fits or has no quota.
    * Without `blob` (a new upload session, size unknown yet): refused once the namespace holds its
    * quota or more. With it: refused when the blob is new to the namespace and would take it over
-   * the quota; a blob the namespace holds already costs nothing.
+   * the quota; a blob the namespace holds already costs nothing. Given the namespace's row (read
+   * already by the caller), it is not read again.
    */
   refusal(
-    namespace: string,
+    namespace: string | NamespaceRow,
     blob?: { digest: string; size: number },
   ): Promise<RegistryError | null>;
   /** Bytes the namespace holds. */
@@ -38,8 +39,10 @@ export function createQuotaService(deps: {
   const linkedSince = (): string => new Date(clock().getTime() - graceMs).toISOString();
 
   return {
-    async refusal(namespace, blob) {
-      const quotaBytes = (await meta.getNamespace(namespace))?.quotaBytes ?? null;
+    async refusal(target, blob) {
+      const row = typeof target === 'string' ? await meta.getNamespace(target) : target;
+      const namespace = typeof target === 'string' ? target : target.name;
+      const quotaBytes = row?.quotaBytes ?? null;
       if (quotaBytes === null) return null;
       const since = linkedSince();
       if (blob && (await meta.namespaceHoldsBlob(namespace, blob.digest, since))) return null;

@@ -6,7 +6,7 @@
 import { RegistryError } from '../core/errors.js';
 import { immutableTagDenied } from '../core/namespace-policy.js';
 import { canonicalName, namespaceOf, parseName, type RepoName } from '../core/names.js';
-import type { BrowseMeta, NamespaceMeta, RepoMeta } from '../meta/store.js';
+import type { BrowseMeta, NamespaceMeta, NamespaceRow, RepoMeta } from '../meta/store.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { parseUploadId, uploadKey } from './layout.js';
 
@@ -36,8 +36,10 @@ export function namespaceMissing(namespace: string): RegistryError {
 export async function assertNamespace(
   meta: Pick<NamespaceMeta, 'getNamespace'>,
   repo: RepositoryRef,
-): Promise<void> {
-  if (!(await meta.getNamespace(repo.namespace))) throw namespaceMissing(repo.namespace);
+): Promise<NamespaceRow> {
+  const row = await meta.getNamespace(repo.namespace);
+  if (!row) throw namespaceMissing(repo.namespace);
+  return row;
 }
 
 export interface RepositoryService {

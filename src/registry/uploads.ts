@@ -188,8 +188,8 @@ export function createUploadService(deps: {
 
   return {
     async start(repo, owner, algorithm = 'sha256') {
-      await assertNamespace(meta, repo);
-      const overQuota = await deps.quota.refusal(repo.namespace);
+      // One read of the namespace: it must exist, and its quota may refuse the upload.
+      const overQuota = await deps.quota.refusal(await assertNamespace(meta, repo));
       if (overQuota) throw overQuota;
       const id = randomUUID() as UploadId;
       const at = clock().toISOString();

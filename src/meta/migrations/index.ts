@@ -3,7 +3,7 @@
  * Versioned schema migrations, applied in name order on start (Kysely's Migrator records them in
  * `kysely_migration`). Never edit a released migration: add the next one.
  */
-import type { Migration } from 'kysely';
+import { Migrator, type Kysely, type Migration } from 'kysely';
 import { initial } from './0001-initial.js';
 import { identity } from './0002-identity.js';
 import { pushedBy } from './0003-pushed-by.js';
@@ -17,3 +17,16 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0004-namespace-policies': namespacePolicies,
   '0005-lifecycle': lifecycle,
 };
+
+/**
+ * Applies the pending migrations (both engines; on PostgreSQL Kysely's Migrator holds an advisory
+ * lock meanwhile, so replicas starting together migrate once).
+ */
+export async function migrateToLatest<DB>(db: Kysely<DB>): Promise<void> {
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: () => Promise.resolve(migrations) },
+  });
+  const { error } = await migrator.migrateToLatest();
+  if (error !== undefined) throw new Error('database migration failed', { cause: error });
+}

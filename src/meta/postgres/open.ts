@@ -13,15 +13,8 @@
  *   built yet, and a cache that cannot see them would serve a moved tag's old digest.
  */
 import pg from 'pg';
-import {
-  Kysely,
-  Migrator,
-  PostgresDialect,
-  sql,
-  type Transaction,
-  type TransactionBuilder,
-} from 'kysely';
-import { migrations } from '../migrations/index.js';
+import { Kysely, PostgresDialect, sql, type Transaction, type TransactionBuilder } from 'kysely';
+import { migrateToLatest } from '../migrations/index.js';
 import type { SchemaTables } from '../schema.js';
 import { createSqlMetaStore, type KeyLock, type UnflushedWrite } from '../sql-store.js';
 import type { MetaStore } from '../store.js';
@@ -54,7 +47,7 @@ export async function openPostgresMetaStore(
   pool.on('error', () => undefined);
   const db = retryingKysely(pool, options.onRetry);
   try {
-    await migrate(db);
+    await migrateToLatest(db);
   } catch (e) {
     await db.destroy();
     throw e;
@@ -162,12 +155,3 @@ export const postgresKeyLock: KeyLock = async (tx, keys, mode) => {
     }
   }
 };
-
-async function migrate(db: Kysely<SchemaTables>): Promise<void> {
-  const migrator = new Migrator({
-    db,
-    provider: { getMigrations: () => Promise.resolve(migrations) },
-  });
-  const { error } = await migrator.migrateToLatest();
-  if (error !== undefined) throw new Error('database migration failed', { cause: error });
-}

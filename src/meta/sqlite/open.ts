@@ -10,7 +10,6 @@ import Database from 'better-sqlite3';
 import {
   CompiledQuery,
   Kysely,
-  Migrator,
   SqliteAdapter,
   SqliteDialect,
   SqliteDriver,
@@ -22,7 +21,7 @@ import {
   type SqliteDialectConfig,
   type SqliteStatement,
 } from 'kysely';
-import { migrations } from '../migrations/index.js';
+import { migrateToLatest } from '../migrations/index.js';
 import type { SchemaTables } from '../schema.js';
 import { createSqlMetaStore, type UnflushedWrite } from '../sql-store.js';
 import type { MetaStore } from '../store.js';
@@ -34,7 +33,7 @@ export async function openSqliteMetaStore(file: string): Promise<MetaStore> {
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
   const db = sqliteKysely(sqlite);
-  await migrate(db);
+  await migrateToLatest(db);
   return createSqlMetaStore(db, { unflushed: sqliteUnflushed, changeStamp: changeStampOf(sqlite) });
 }
 
@@ -84,15 +83,6 @@ function changeStampOf(sqlite: Database.Database): () => string {
     }
     return `${changes.get() ?? 0}:${version ?? 0}`;
   };
-}
-
-async function migrate(db: Kysely<SchemaTables>): Promise<void> {
-  const migrator = new Migrator({
-    db,
-    provider: { getMigrations: () => Promise.resolve(migrations) },
-  });
-  const { error } = await migrator.migrateToLatest();
-  if (error !== undefined) throw new Error('database migration failed', { cause: error });
 }
 
 /**
