@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, expect, it } from 'vitest';
 import { describeStorageDriver } from '../../../test/contract/storage-driver.contract.js';
+import type { StorageDriver } from '../driver.js';
 import { createFsDriver, writeBatchFor } from './driver.js';
 
 const roots: string[] = [];
@@ -17,13 +19,33 @@ afterAll(async () => {
   await Promise.all(roots.map((root) => rm(root, { recursive: true, force: true })));
 });
 
-describeStorageDriver('filesystem', async () => createFsDriver({ root: await tempRoot() }));
+/** Each driver's root, so a second instance can be opened on it (another replica). */
+const rootOf = new WeakMap<StorageDriver, string>();
+
+describeStorageDriver(
+  'filesystem',
+  async () => {
+    const root = await tempRoot();
+    const driver = await createFsDriver({ root });
+    rootOf.set(driver, root);
+    return driver;
+  },
+  async (driver) => createFsDriver({ root: rootOf.get(driver) ?? '' }),
+  // Temporary files of writeSmall live in tmp/ only while it runs.
+  async (driver) => {
+    const temps: string[] = [];
+    for await (const key of driver.list('tmp')) temps.push(key);
+    return temps;
+  },
+);
 
 it('keeps upload files private to the server user (0600)', async () => {
   const root = await tempRoot();
   const driver = await createFsDriver({ root });
-  await driver.append('uploads/private', 0, Readable.from([Buffer.from('secret layer')]));
-  expect((await stat(path.join(root, 'uploads', 'private'))).mode & 0o777).toBe(0o600);
+  const id = randomUUID();
+  const handle = await driver.beginUpload(id);
+  await driver.writeUpload(handle, 0, Readable.from([Buffer.from('secret layer')]));
+  expect((await stat(path.join(root, 'uploads', id))).mode & 0o777).toBe(0o600);
 });
 
 it('makes the given directories at open, keeps what is there, and writes into them', async () => {

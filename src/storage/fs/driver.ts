@@ -21,6 +21,7 @@ import {
   type AppendOptions,
   type ObjectStat,
   type StorageDriver,
+  type UploadHandle,
   type WriteOptions,
 } from '../driver.js';
 
@@ -45,6 +46,16 @@ export function writeBatchFor(running: number): number {
   return Math.max(MIN_WRITE_BATCH, Math.min(WRITE_BATCH, share));
 }
 
+const UPLOADS = 'uploads';
+
+/** The file an upload handle (read back from the database) names: only `uploads/<one segment>`. */
+function uploadFile(handle: UploadHandle): string {
+  assertKey(handle);
+  if (!handle.startsWith(`${UPLOADS}/`) || handle.indexOf('/', UPLOADS.length + 1) !== -1)
+    throw new StorageError(`not an upload handle: ${JSON.stringify(handle)}`);
+  return handle;
+}
+
 export interface FsDriverOptions {
   root: string;
   /**
@@ -57,7 +68,7 @@ export interface FsDriverOptions {
 export async function createFsDriver({
   root,
   directories = [],
-}: FsDriverOptions): Promise<StorageDriver> {
+}: FsDriverOptions): Promise<FsDriver> {
   const base = path.resolve(root);
   await fs.mkdir(path.join(base, 'tmp'), { recursive: true });
   await fs.mkdir(path.join(base, 'uploads'), { recursive: true });
@@ -66,7 +77,7 @@ export async function createFsDriver({
   return driver;
 }
 
-class FsDriver implements StorageDriver {
+export class FsDriver implements StorageDriver {
   readonly name = 'filesystem';
   readonly minChunkLength = 0;
 
@@ -170,6 +181,7 @@ class FsDriver implements StorageDriver {
     }
   }
 
+  /** Writes `body` at `offset` of a file, cutting away what lies beyond (see writeUpload). */
   async append(
     key: string,
     offset: number,
@@ -177,6 +189,10 @@ class FsDriver implements StorageDriver {
     options: AppendOptions = {},
   ): Promise<number> {
     const file = this.pathOf(key);
+    // Fewer bytes stored than acknowledged means some were lost: truncating up to `offset` would
+    // fill the gap with zeros, so the upload counts as gone.
+    if (offset > 0 && ((await this.stat(key))?.size ?? 0) < offset)
+      throw new ObjectMissingError(`${key} does not hold ${offset} bytes`);
     let handle: fs.FileHandle;
     try {
       handle = await fs.open(
@@ -204,6 +220,71 @@ class FsDriver implements StorageDriver {
       throw isFull(e) ? new StorageFullError(file, { cause: e }) : e;
     } finally {
       await handle.close();
+    }
+  }
+
+  // An upload is one file, `uploads/<id>`, appended in place; its handle is that key.
+
+  beginUpload(id: string): Promise<UploadHandle> {
+    // Nothing is stored before the first write. A bad id rejects, as any failure of a promise.
+    return new Promise((resolve) => resolve(uploadFile(`${UPLOADS}/${id}`)));
+  }
+
+  async writeUpload(
+    handle: UploadHandle,
+    offset: number,
+    body: Readable,
+    options?: AppendOptions,
+  ): Promise<{ size: number; handle: UploadHandle }> {
+    return { size: await this.append(uploadFile(handle), offset, body, options), handle };
+  }
+
+  async readUpload(handle: UploadHandle): Promise<{ body: Readable; handle: UploadHandle } | null> {
+    const body = await this.read(uploadFile(handle));
+    return body ? { body, handle } : null;
+  }
+
+  async commitUpload(handle: UploadHandle, size: number, key: string): Promise<void> {
+    const source = uploadFile(handle);
+    await this.cutBack(source, size);
+    await this.move(source, key);
+  }
+
+  /**
+   * Cuts an upload file to its acknowledged `size`: bytes past it come from a write whose new size
+   * was never recorded (or a crash mid-write) and are not the upload's.
+   */
+  private async cutBack(key: string, size: number): Promise<void> {
+    const file = this.pathOf(key);
+    let handle: fs.FileHandle;
+    try {
+      handle = await fs.open(file, 'r+');
+    } catch (e) {
+      if (isNotFound(e)) throw new ObjectMissingError(`${key} does not exist`);
+      throw wrap(e, 'open', key);
+    }
+    try {
+      const stored = (await handle.stat()).size;
+      if (stored < size) throw new ObjectMissingError(`${key} holds ${stored} of ${size} bytes`);
+      if (stored > size) {
+        await handle.truncate(size);
+        await handle.datasync();
+      }
+    } catch (e) {
+      throw e instanceof StorageError ? e : wrap(e, 'truncate', key);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async abortUpload(id: string, handle?: UploadHandle): Promise<void> {
+    await this.delete(uploadFile(handle ?? `${UPLOADS}/${id}`));
+  }
+
+  async *listUploads(): AsyncIterable<{ id: string; modifiedAt?: Date; size: number }> {
+    for await (const key of this.list(UPLOADS)) {
+      const stat = await this.stat(key);
+      if (stat) yield { id: key.slice(UPLOADS.length + 1), ...stat };
     }
   }
 
