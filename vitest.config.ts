@@ -1,7 +1,9 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 /** One throwaway PostgreSQL cluster a run, shared by the projects with tests on PostgreSQL. */
 const POSTGRES = 'test/helpers/postgres-setup.ts';
+/** One throwaway Ceph cluster (mon, OSD, two S3 gateways) a run, for the projects that use S3. */
+const CEPH = 'test/helpers/ceph-setup.ts';
 
 export default defineConfig({
   test: {
@@ -15,7 +17,18 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['src/**/*.test.ts', 'web/src/**/*.test.ts'],
+          // The S3 driver's tests need the Ceph cluster: they run in the s3 project.
+          exclude: [...configDefaults.exclude, 'src/storage/s3/**'],
           globalSetup: [POSTGRES],
+        },
+      },
+      {
+        extends: true,
+        // S3 blob storage on a real engine: Ceph's RADOS gateway (test/helpers/ceph.ts).
+        test: {
+          name: 's3',
+          include: ['src/storage/s3/**/*.test.ts', 'test/s3/**/*.test.ts'],
+          globalSetup: [CEPH],
         },
       },
       {
