@@ -125,6 +125,90 @@ describe('nginx-config text', () => {
     expect(block(text, 'location /v2/')).toContain('proxy_pass http://[::1]:5000;');
   });
 
+  it('balances several --upstream replicas round robin, reusing connections', () => {
+    const text = renderNginxConfig({
+      serverName: 'registry.example.com',
+      upstream: ['127.0.0.1:5001', '127.0.0.1:5002', '10.0.0.7:05003'],
+    });
+    expect(block(text, 'upstream berth')).toEqual([
+      'server 127.0.0.1:5001;',
+      'server 127.0.0.1:5002;',
+      'server 10.0.0.7:5003;',
+      'keepalive 32;',
+      'keepalive_timeout 60s;',
+    ]);
+    // nginx reads `upstream` only at the http level: the block stands before the server block.
+    expect(text.indexOf('upstream berth {')).toBeLessThan(text.indexOf('server {'));
+    for (const location of ['location /v2/', 'location /']) {
+      expect(block(text, location)[0]).toBe('proxy_pass http://berth;');
+      // nginx inherits proxy_set_header only into locations that set none of their own.
+      expect(block(text, location).some((l) => l.startsWith('proxy_set_header'))).toBe(false);
+    }
+    const server = block(text, 'server');
+    // Kept-alive upstream connections need HTTP/1.1 and no `Connection: close`.
+    expect(server).toContain('proxy_http_version 1.1;');
+    expect(server).toContain('proxy_set_header Connection "";');
+    expect(server).toContain('proxy_next_upstream error timeout;');
+    // The rest of the /v2/ rules are those of a single upstream.
+    expect(block(text, 'location /v2/').slice(1)).toEqual(
+      block(defaults, 'location /v2/').slice(1),
+    );
+  });
+
+  it('says why next to each directive that replicas add', () => {
+    const text = renderNginxConfig({ serverName: 'r.test', upstream: ['h1:1', 'h2:2'] });
+    const lines = text.split('\n').map((l) => l.trim());
+    for (const directive of [
+      'upstream berth {',
+      'keepalive ',
+      'keepalive_timeout ',
+      'proxy_set_header Connection ',
+      'proxy_next_upstream ',
+    ]) {
+      const at = lines.findIndex((l) => l.startsWith(directive));
+      expect(at, directive).toBeGreaterThan(0);
+      expect(lines[at - 1], directive).toMatch(/^#/);
+    }
+    expect(text).toMatch(
+      /`Connection: close`, which over HTTP\/1\.1 makes Berth close the connection/,
+    );
+    expect(text).toMatch(/only if it is idempotent[^]*never a POST or\n *# PATCH\./);
+  });
+
+  it('shows the serve line of each replica, all on the same database and blob store', () => {
+    const text = renderNginxConfig({
+      serverName: 'registry.example.com',
+      upstream: ['127.0.0.1:5001', '[::1]:5002', 'replica3.internal:5000'],
+    });
+    const header = text.slice(0, text.indexOf('upstream berth {'));
+    expect(header.split('\n').every((l) => l === '' || l.startsWith('#'))).toBe(true);
+    expect(header).toContain('#   META=postgres://');
+    expect(header).toContain("#   STORAGE='s3://");
+    const serve = header.split('\n').filter((l) => l.startsWith('#   berth serve'));
+    expect(serve).toEqual([
+      '#   berth serve --listen 127.0.0.1:5001 --meta "$META" --storage "$STORAGE" --trusted-proxy 127.0.0.1',
+      '#   berth serve --listen [::1]:5002 --meta "$META" --storage "$STORAGE" --trusted-proxy ::1',
+      '#   berth serve --listen replica3.internal:5000 --meta "$META" --storage "$STORAGE" --trusted-proxy NGINX_ADDRESS',
+    ]);
+    expect(header).toContain('# NGINX_ADDRESS: the address nginx connects to Berth from');
+    expect(header).toContain(
+      '--external-url https://registry.example.com in place of --trusted-proxy',
+    );
+    expect(header).toContain('docker login registry.example.com\n');
+  });
+
+  it('keeps the single-upstream text when --upstream is given once or not at all', () => {
+    expect(renderNginxConfig({ serverName: 'registry.example.com', upstream: [] })).toBe(defaults);
+    const once = renderNginxConfig({ serverName: 'r.test', upstream: ['10.0.0.5:5001'] });
+    expect(once).toBe(renderNginxConfig({ serverName: 'r.test', upstream: '10.0.0.5:5001' }));
+    for (const text of [defaults, once]) {
+      expect(text).not.toContain('upstream berth');
+      expect(text).not.toContain('keepalive');
+      expect(text).not.toContain('proxy_set_header Connection');
+      expect(text).not.toContain('proxy_next_upstream');
+    }
+  });
+
   it.each([
     [{ serverName: 'bad name' }, /--server-name/],
     [{ serverName: 'x;y' }, /--server-name/],
@@ -133,6 +217,12 @@ describe('nginx-config text', () => {
     [{ serverName: 'r.test', listen: 'x:443;' }, /--listen/],
     [{ serverName: 'r.test', upstream: '5000' }, /--upstream: expected HOST:PORT/],
     [{ serverName: 'r.test', upstream: 'a b:5000' }, /--upstream: expected HOST:PORT/],
+    [{ serverName: 'r.test', upstream: ['h1:5000', 'x'] }, /--upstream: expected HOST:PORT, got x/],
+    [{ serverName: 'r.test', upstream: ['h1:5000', 'h2:0'] }, /--upstream: 0 is not a port/],
+    [
+      { serverName: 'r.test', upstream: ['h1:5000', 'h2:5000', 'H1:05000'] },
+      /--upstream: H1:5000 is given twice; list each replica once/,
+    ],
     [{ serverName: 'r.test', tlsCert: '/a.crt' }, /give both or neither/],
     [{ serverName: 'r.test', tlsCert: '/$x.crt', tlsKey: '/k' }, /--tls-cert/],
     [{ serverName: 'r.test', tlsCert: '/c', tlsKey: '/k"' }, /--tls-key/],

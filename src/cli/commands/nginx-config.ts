@@ -1,15 +1,17 @@
 /**
  * @module cli/commands/nginx-config
- * `berth nginx-config`: prints an nginx `server` block that terminates TLS and proxies to Berth
- * (the text and the reasons for each directive are in proxy/nginx). Needs no data directory.
+ * `berth nginx-config`: prints an nginx `server` block that terminates TLS and proxies to Berth,
+ * or to several replicas through an `upstream` block (the text and the reasons for each directive
+ * are in proxy/nginx). Needs no data directory.
  */
 import type { Command } from 'commander';
 import { DEFAULT_UPSTREAM, renderNginxConfig } from '../../proxy/nginx.js';
+import { collect } from '../output.js';
 
 interface NginxConfigFlags {
   serverName: string;
   listen: string;
-  upstream: string;
+  upstream: string[];
   tlsCert?: string;
   tlsKey?: string;
   http2: boolean;
@@ -24,7 +26,12 @@ export function registerNginxConfigCommand(program: Command): void {
       'the host name clients use (must be in the certificate)',
     )
     .option('--listen <port>', 'port nginx listens on, or ADDRESS:PORT', '443')
-    .option('--upstream <host:port>', 'where Berth listens', DEFAULT_UPSTREAM)
+    .option(
+      '--upstream <host:port>',
+      `where Berth listens (default ${DEFAULT_UPSTREAM}); repeat it for replicas, which nginx balances round robin`,
+      collect,
+      [],
+    )
     .option('--tls-cert <file>', "nginx's certificate file (default /etc/nginx/tls/NAME.crt)")
     .option('--tls-key <file>', 'its private key (default /etc/nginx/tls/NAME.key)')
     .option('--http2', 'also offer HTTP/2 to clients', false)
