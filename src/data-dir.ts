@@ -10,8 +10,9 @@
  * <data>/blobs/…  uploads/…  tmp/…   the filesystem StorageDriver (registry/layout.ts)
  * ```
  *
- * The metadata may live elsewhere instead (`--meta`, BERTH_META_URL, `meta:`): a PostgreSQL
- * database that several replicas share (meta/postgres/open.ts).
+ * Metadata and blobs may live elsewhere instead, shared by several replicas: a PostgreSQL
+ * database (`--meta`, BERTH_META_URL, `meta:`; meta/postgres/open.ts) and an S3 bucket
+ * (`--storage`, BERTH_STORAGE_URL, `storage:`; storage/s3). `layout.json` lives with the blobs.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -20,12 +21,11 @@ import { ConfigError } from './config/errors.js';
 import { redactMetaUrl } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { createRegistry, DEFAULT_GC_GRACE_MS, type Registry } from './registry/index.js';
-import { BLOB_SHARDS } from './registry/layout.js';
 import { openSqliteMetaStore } from './meta/sqlite/open.js';
 import type { RetryLog } from './meta/postgres/open.js';
 import type { MetaStore } from './meta/store.js';
-import { createFsDriver } from './storage/fs/driver.js';
 import type { StorageDriver } from './storage/driver.js';
+import { openStorage } from './storage/open.js';
 import { parseDuration } from './core/duration.js';
 
 const LAYOUT_VERSION = 1;
@@ -44,6 +44,8 @@ export function registryFor(
       verifyManifestReferences: config.registry.verifyManifestReferences,
       indexChildren: config.manifests.indexChildren,
       gcGraceMs: parseDuration(config.gc.grace) ?? DEFAULT_GC_GRACE_MS,
+      // Replicas share their uploads only through a shared database.
+      sharedUploads: config.meta?.startsWith('postgres') === true,
     },
     ...(onMissingContent ? { onMissingContent } : {}),
   });
@@ -69,30 +71,27 @@ export async function openDataDir(
     adminPassword?: string | undefined;
     /** `sqlite:<file>` or `postgres://…`; default `sqlite:<data>/meta.sqlite`. */
     meta?: string | undefined;
+    /** `file:<dir>` or `s3://…`; default `file:<data>`. */
+    storage?: string | undefined;
     /** Told of each transaction PostgreSQL rolled back (deadlock) and the store runs again. */
     onMetaRetry?: RetryLog | undefined;
   },
 ): Promise<DataDir> {
   const root = path.resolve(dir);
   await fs.mkdir(root, { recursive: true, mode: 0o700 });
-  const layoutFile = path.join(root, 'layout.json');
-  let created = false;
-  try {
-    const layout = JSON.parse(await fs.readFile(layoutFile, 'utf8')) as { version?: unknown };
-    if (layout.version !== LAYOUT_VERSION) {
-      throw new ConfigError(
-        `${layoutFile}: layout version ${String(layout.version)} is not supported by this Berth; ` +
-          'run the Berth version that made this data directory, or choose another --data',
-      );
-    }
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    created = true;
+  const storageUrl = options.storage ?? `file:${root}`;
+  const storage = await openStorage(storageUrl);
+  const layout = await readLayout(storage);
+  if (layout !== null && layout !== LAYOUT_VERSION) {
+    throw new ConfigError(
+      `${storageUrl}: layout version ${JSON.stringify(layout)} is not supported by this Berth; ` +
+        'run the Berth version that made this registry, or choose another --data or --storage',
+    );
   }
+  const created = layout === null;
   // A new directory has no users: its first admin's password is hashed (argon2, tens of ms on the
   // thread pool) while the database is being created instead of after.
   const firstAdmin = created ? prepareAdmin(options.adminPassword) : undefined;
-  const storage = await createFsDriver({ root, directories: BLOB_SHARDS });
   const meta = await openMetaStore(
     options.meta ?? `sqlite:${path.join(root, 'meta.sqlite')}`,
     options.onMetaRetry,
@@ -113,6 +112,16 @@ export async function openDataDir(
     created,
     ...(generatedAdminPassword ? { generatedAdminPassword } : {}),
   };
+}
+
+/** The version in the storage's `layout.json`; null when there is none (a new registry). */
+export async function readLayout(storage: StorageDriver): Promise<unknown> {
+  const body = await storage.read('layout.json');
+  if (!body) return null;
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(chunk as Buffer);
+  const layout = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { version?: unknown };
+  return layout.version;
 }
 
 async function openMetaStore(url: string, onRetry?: RetryLog): Promise<MetaStore> {

@@ -20,6 +20,7 @@ import type { Registry } from '../registry/index.js';
 export interface DataFlags {
   data?: string;
   meta?: string;
+  storage?: string;
   config?: string;
 }
 
@@ -38,6 +39,10 @@ export function dataOptions(command: Command): Command {
   return command
     .option('--data <dir>', 'data directory (env BERTH_DATA, default ./data)')
     .option('--meta <url>', 'metadata database: sqlite:<file> or postgres://… (env BERTH_META_URL)')
+    .option(
+      '--storage <url>',
+      'blob storage: file:<dir> or s3://bucket[/prefix]?endpoint=…&region=… (env BERTH_STORAGE_URL)',
+    )
     .option('--config <file>', 'YAML configuration file (env BERTH_CONFIG)');
 }
 
@@ -57,6 +62,7 @@ export async function withDataDir<T>(
     flags: {
       ...(flags.data ? { data: flags.data } : {}),
       ...(flags.meta ? { meta: flags.meta } : {}),
+      ...(flags.storage ? { storage: flags.storage } : {}),
     },
   });
   await checkDataPath(config.data);
@@ -64,6 +70,7 @@ export async function withDataDir<T>(
     defaultNamespace: config.registry.defaultNamespace,
     adminPassword: process.env['BERTH_ADMIN_PASSWORD'],
     meta: config.meta,
+    storage: config.storage,
   });
   if (dataDir.generatedAdminPassword !== undefined) {
     process.stderr.write(
@@ -99,15 +106,33 @@ export async function withDataDir<T>(
  * directory without `layout.json` instead of initialising a new one.
  */
 export async function requireRegistry(flags: DataFlags): Promise<void> {
-  const { data } = loadConfig({
+  const config = loadConfig({
     file: flags.config,
-    flags: flags.data ? { data: flags.data } : {},
+    flags: {
+      ...(flags.data ? { data: flags.data } : {}),
+      ...(flags.storage ? { storage: flags.storage } : {}),
+    },
   });
-  await access(path.join(data, 'layout.json')).catch(() => {
+  const where = config.storage ?? `file:${config.data}`;
+  if (where.startsWith('file:')) {
+    // Looked up, not opened: opening a directory would make it.
+    const dir = path.resolve(where.slice('file:'.length));
+    await access(path.join(dir, 'layout.json')).catch(() => {
+      throw new ConfigError(
+        `no registry at ${dir} (it has no layout.json); check --data, --storage or BERTH_DATA`,
+      );
+    });
+    return;
+  }
+  const [{ openStorage }, { readLayout }] = await Promise.all([
+    import('../storage/open.js'),
+    import('../data-dir.js'),
+  ]);
+  if ((await readLayout(await openStorage(where))) === null) {
     throw new ConfigError(
-      `no registry at ${path.resolve(data)} (it has no layout.json); check --data or BERTH_DATA`,
+      `no registry in ${where} (it has no layout.json); check --storage or BERTH_STORAGE_URL`,
     );
-  });
+  }
 }
 
 /**

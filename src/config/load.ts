@@ -25,6 +25,7 @@ export interface ConfigSources {
     listen: string[];
     data: string;
     meta: string;
+    storage: string;
     logLevel: string;
     externalUrl: string;
     auth: boolean;
@@ -63,6 +64,10 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     raw['meta'] = env['BERTH_META_URL'];
     given('/meta', 'BERTH_META_URL');
   }
+  if (env['BERTH_STORAGE_URL']) {
+    raw['storage'] = env['BERTH_STORAGE_URL'];
+    given('/storage', 'BERTH_STORAGE_URL');
+  }
   if (env['BERTH_LOG_LEVEL']) {
     raw['log'] = { ...asObject(raw['log']), level: env['BERTH_LOG_LEVEL'] };
     given('/log/level', 'BERTH_LOG_LEVEL');
@@ -97,6 +102,10 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   if (flags.meta) {
     raw['meta'] = flags.meta;
     given('/meta', '--meta');
+  }
+  if (flags.storage) {
+    raw['storage'] = flags.storage;
+    given('/storage', '--storage');
   }
   if (flags.logLevel) {
     raw['log'] = { ...asObject(raw['log']), level: flags.logLevel };

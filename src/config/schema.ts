@@ -16,9 +16,15 @@ export const ConfigSchema = Type.Object(
     data: Type.String({ minLength: 1, default: './data' }),
     /**
      * Where the metadata lives: `sqlite:<file>` (default: `sqlite:<data>/meta.sqlite`) or
-     * `postgres://user:pass@host:port/db`, which replicas share. Blobs stay in the data directory.
+     * `postgres://user:pass@host:port/db`, which replicas share.
      */
     meta: Type.Optional(Type.String({ pattern: '^(sqlite:.+|postgres(ql)?://.+)$' })),
+    /**
+     * Where blobs live: `file:<dir>` (default: the data directory) or
+     * `s3://BUCKET[/PREFIX]?endpoint=…&region=…&forcePathStyle=true`, which replicas share
+     * (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the AWS default chain).
+     */
+    storage: Type.Optional(Type.String({ pattern: '^(file:.+|s3://.+)$' })),
     /**
      * The URL clients use to reach this registry (scheme, host, port), when it differs from what
      * they send in Host: e.g. behind a TLS-terminating proxy. Used for the token realm.

@@ -31,13 +31,7 @@ import {
   type Digest,
 } from '../core/digest.js';
 import type { MetaStore } from '../meta/store.js';
-import {
-  BLOB_SHARDS,
-  blobKey,
-  parseUploadId,
-  quarantineKey,
-  UPLOADS_PREFIX,
-} from '../registry/layout.js';
+import { BLOB_SHARDS, blobKey, parseUploadId, quarantineKey } from '../registry/layout.js';
 import { settleTrash } from '../registry/trash.js';
 import type { StorageDriver } from '../storage/driver.js';
 
@@ -261,13 +255,22 @@ export async function runFsck(
     }
   }
 
-  // 4. Upload files without a session.
-  for await (const key of storage.list(UPLOADS_PREFIX)) {
-    const id = parseUploadId(key.slice(UPLOADS_PREFIX.length + 1));
-    if (id && (await meta.getUpload(id))) continue;
-    await reportUnowned(key, 'stale-upload', 'an upload file without an upload session', () =>
-      id ? meta.getUpload(id) : Promise.resolve(null),
-    );
+  // 4. Upload bytes without a session.
+  for await (const upload of storage.listUploads()) {
+    const id = parseUploadId(upload.id);
+    const owner = () => (id ? meta.getUpload(id) : Promise.resolve(null));
+    if (await owner()) continue;
+    const finding: Finding = {
+      kind: 'stale-upload',
+      subject: `uploads/${upload.id}`,
+      detail: `upload bytes without an upload session (${upload.size} bytes)`,
+    };
+    if (isRecent(upload.modifiedAt, now(), options.graceMs)) finding.recent = true;
+    else if (options.repair) {
+      await storage.abortUpload(upload.id);
+      finding.repaired = 'removed';
+    }
+    report(finding);
   }
 
   async function reportUnowned(

@@ -27,6 +27,11 @@ export interface RegistryOptions {
   indexChildren: string;
   /** GC's grace (`gc.grace`): how long an unreferenced blob link outlives its last use. */
   gcGraceMs: number;
+  /**
+   * Several replicas serve the same upload sessions (the metadata is shared): the running hash's
+   * state is saved with each chunk so that any of them can go on.
+   */
+  sharedUploads?: boolean;
 }
 
 /** `gc.grace` unless configured. */
@@ -72,7 +77,12 @@ export function createRegistry(deps: RegistryDeps): Registry {
       quota,
       onMissingContent: deps.onMissingContent ?? (() => undefined),
     }),
-    uploads: createUploadService({ meta, storage, quota }),
+    uploads: createUploadService({
+      meta,
+      storage,
+      quota,
+      persistHashState: options.sharedUploads ?? false,
+    }),
     manifests: createManifestService({
       meta,
       options: {

@@ -5,8 +5,11 @@
  *
  * ```
  * blobs/<algorithm>/<first 2 hex>/<hex>   immutable content, sharded into 256 folders per algorithm
- * uploads/<uuid>                          the bytes of one upload session, appended in place
+ * trash/…  quarantine/…                   GC's and fsck's, below
  * ```
+ *
+ * An upload's bytes are the driver's own business (storage/driver.ts: the filesystem appends to
+ * `uploads/<uuid>`; S3 keeps parts and pieces), reached through the handle in the session row.
  *
  * Inputs are already-validated Digests and upload ids, so no key can contain `..` or `/` tricks.
  */
@@ -48,12 +51,6 @@ export const BLOB_SHARDS: readonly string[] = Array.from(
   { length: 256 },
   (_, i) => `blobs/sha256/${i.toString(16).padStart(2, '0')}`,
 );
-
-export function uploadKey(id: UploadId): string {
-  return `uploads/${id}`;
-}
-
-export const UPLOADS_PREFIX = 'uploads';
 
 export type UploadId = string & { readonly __brand: 'UploadId' };
 

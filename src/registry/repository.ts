@@ -8,7 +8,7 @@ import { immutableTagDenied } from '../core/namespace-policy.js';
 import { canonicalName, namespaceOf, parseName, type RepoName } from '../core/names.js';
 import type { BrowseMeta, NamespaceMeta, NamespaceRow, RepoMeta } from '../meta/store.js';
 import type { StorageDriver } from '../storage/driver.js';
-import { parseUploadId, uploadKey } from './layout.js';
+import { parseUploadId } from './layout.js';
 
 export interface RepositoryRef {
   /** The name as the client sent it (echoed in Location headers). */
@@ -78,7 +78,7 @@ export function createRepositoryService(deps: {
       // The rows are gone, so no request can reach these files any more.
       for (const raw of deleted.uploads) {
         const id = parseUploadId(raw);
-        if (id) await storage.delete(uploadKey(id));
+        if (id) await storage.abortUpload(id);
       }
       return true;
     },

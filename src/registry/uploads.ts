@@ -2,27 +2,35 @@
  * @module registry/uploads
  * Upload sessions: POST starts one, PATCH appends, PUT `?digest=` verifies and commits.
  *
- * Bytes are hashed as they are written. The running hash lives in this process's memory; when it
- * is missing (a restart, an aborted chunk, or a final digest of another algorithm than the one we
- * hashed with) the stored bytes are re-hashed at commit: never skipped. The offset in the database
- * is the truth about how much of an upload is durable; a chunk is acknowledged only after its
- * bytes are fsync'ed and the offset advanced with a compare-and-set.
+ * Bytes are hashed as they are written. The running hash lives in this process's memory and, when
+ * `persistHashState` is on (several replicas share the metadata), its saved state also lives in
+ * the session row, so whichever replica gets the next request goes on hashing. When there is none
+ * (a restart without saved state, an aborted chunk, or a final digest of another algorithm than
+ * the one we hashed with) the stored bytes are re-hashed at commit: never skipped. The row is the
+ * truth about how much of an upload is durable and where (the storage driver's handle); a chunk
+ * is acknowledged only after its bytes are durable and the row advanced with a compare-and-set.
  */
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import {
   createDigester,
   digestAlgorithm,
+  resumeDigester,
   type Digest,
   type DigestAlgorithm,
   type Digester,
 } from '../core/digest.js';
 import { RegistryError, digestInvalid, uploadUnknown } from '../core/errors.js';
 import type { NamespaceMeta, UploadMeta, UploadRow } from '../meta/store.js';
-import { LengthMismatchError, ObjectMissingError, type StorageDriver } from '../storage/driver.js';
+import {
+  LengthMismatchError,
+  ObjectMissingError,
+  type StorageDriver,
+  type UploadHandle,
+} from '../storage/driver.js';
 import type { BlobInfo } from './blobs.js';
 import type { QuotaService } from './quota.js';
-import { blobKey, parseUploadId, UPLOADS_PREFIX, uploadKey, type UploadId } from './layout.js';
+import { blobKey, parseUploadId, type UploadId } from './layout.js';
 import { assertNamespace, namespaceMissing, type RepositoryRef } from './repository.js';
 
 export interface UploadState {
@@ -82,9 +90,12 @@ export function createUploadService(deps: {
   meta: UploadMeta & Pick<NamespaceMeta, 'getNamespace'>;
   storage: StorageDriver;
   quota: QuotaService;
+  /** Save the running hash in the session row after each chunk (replicas share the uploads). */
+  persistHashState?: boolean;
   clock?: () => Date;
 }): UploadService {
   const { meta, storage } = deps;
+  const persist = deps.persistHashState ?? false;
   const clock = deps.clock ?? (() => new Date());
   /** Running hashes of the sessions this process is receiving. */
   const hashes = new Map<string, HashState>();
@@ -129,18 +140,11 @@ export function createUploadService(deps: {
         `chunk starts at ${range.start}, but the upload has ${row.offset} bytes`,
       );
     }
-    let state = hashes.get(row.id);
-    if (state?.offset !== row.offset) {
-      state =
-        row.offset === 0
-          ? { digester: createDigester(row.algorithm as DigestAlgorithm), offset: 0 }
-          : undefined;
-    }
+    const digester = await runningHash(row);
     hashes.delete(row.id);
-    const digester = state?.digester;
-    let offset: number;
+    let written: { size: number; handle: UploadHandle };
     try {
-      offset = await storage.append(uploadKey(row.id as UploadId), row.offset, chunk.body, {
+      written = await storage.writeUpload(await handleOf(row), row.offset, chunk.body, {
         ...(signal ? { signal } : {}),
         ...(digester ? { onData: (b: Buffer) => digester.update(b) } : {}),
         ...(range ? { expectedLength: range.end - range.start + 1 } : {}),
@@ -148,7 +152,7 @@ export function createUploadService(deps: {
     } catch (e) {
       if (e instanceof ObjectMissingError) {
         // The session's bytes are gone (a power cut before they were committed): it is unknown now.
-        await discard(row.id);
+        await discard(row);
         throw uploadUnknown(row.id);
       }
       if (e instanceof LengthMismatchError) {
@@ -160,30 +164,64 @@ export function createUploadService(deps: {
       }
       throw e;
     }
+    const offset = written.size;
     const updatedAt = clock().toISOString();
-    if (record && !(await meta.advanceUpload(row.id, row.offset, offset, updatedAt))) {
+    const state = {
+      handle: written.handle,
+      hashState: persist && digester?.save ? digester.save() : null,
+    };
+    if (record && !(await meta.advanceUpload(row.id, row.offset, offset, updatedAt, state))) {
       // Cancelled or expired while we wrote.
       throw uploadUnknown(row.id);
     }
     if (digester) hashes.set(row.id, { digester, offset });
-    return { ...row, offset, updatedAt };
+    return { ...row, offset, updatedAt, ...state };
   }
 
-  async function computeDigest(row: UploadRow, algorithm: DigestAlgorithm): Promise<Digest> {
-    const state = hashes.get(row.id);
-    if (state && state.offset === row.offset && state.digester.algorithm === algorithm)
-      return state.digester.digest();
+  /**
+   * The hash of the session's bytes so far: this process's own, else the one saved in the row,
+   * else a new one at offset 0; undefined when only re-reading the bytes can tell.
+   */
+  async function runningHash(row: UploadRow): Promise<Digester | undefined> {
+    const own = hashes.get(row.id);
+    if (own?.offset === row.offset) return own.digester;
+    const algorithm = row.algorithm as DigestAlgorithm;
+    if (row.offset === 0)
+      return persist ? await newResumable(algorithm) : createDigester(algorithm);
+    if (!persist || !row.hashState) return undefined;
+    return (await resumeDigester(algorithm, row.hashState)) ?? undefined;
+  }
+
+  async function newResumable(algorithm: DigestAlgorithm): Promise<Digester> {
+    const digester = await resumeDigester(algorithm);
+    if (!digester) throw new Error('a new digester has no state to load');
+    return digester;
+  }
+
+  /** Sessions from before handles were stored ('') are files the driver finds by id. */
+  async function handleOf(row: UploadRow): Promise<UploadHandle> {
+    return row.handle === '' ? storage.beginUpload(row.id) : row.handle;
+  }
+
+  /** The digest of the stored bytes, and the handle to commit them with from then on. */
+  async function computeDigest(
+    row: UploadRow,
+    algorithm: DigestAlgorithm,
+  ): Promise<{ digest: Digest; handle: UploadHandle }> {
+    const handle = await handleOf(row);
+    const running = row.algorithm === algorithm ? await runningHash(row) : undefined;
+    if (running) return { digest: running.digest(), handle };
+    const stored = await storage.readUpload(handle);
+    if (!stored) throw uploadUnknown(row.id);
     const digester = createDigester(algorithm);
-    const stream = await storage.read(uploadKey(row.id as UploadId));
-    if (!stream) throw uploadUnknown(row.id);
-    for await (const chunk of stream) digester.update(chunk as Buffer);
-    return digester.digest();
+    for await (const chunk of stored.body) digester.update(chunk as Buffer);
+    return { digest: digester.digest(), handle: stored.handle };
   }
 
-  async function discard(id: string): Promise<void> {
-    hashes.delete(id);
-    await meta.deleteUpload(id);
-    await storage.delete(uploadKey(id as UploadId));
+  async function discard(row: Pick<UploadRow, 'id' | 'handle'>): Promise<void> {
+    hashes.delete(row.id);
+    await meta.deleteUpload(row.id);
+    await storage.abortUpload(row.id, row.handle === '' ? undefined : row.handle);
   }
 
   return {
@@ -201,8 +239,8 @@ export function createUploadService(deps: {
         offset: 0,
         createdAt: at,
         updatedAt: at,
+        handle: await storage.beginUpload(id),
       });
-      hashes.set(id, { digester: createDigester(algorithm), offset: 0 });
       return { id, offset: 0 };
     },
 
@@ -226,65 +264,68 @@ export function createUploadService(deps: {
         // empty upload, and it cuts away anything past the acknowledged offset that a crash
         // mid-chunk left in the file, so exactly the acknowledged bytes are committed.
         row = await write(row, chunk ?? { body: Readable.from([]), range: null }, false, signal);
-        const actual = await computeDigest(row, digestAlgorithm(digest));
-        if (actual !== digest) {
+        const computed = await computeDigest(row, digestAlgorithm(digest));
+        const handle = computed.handle;
+        const settled = { id: row.id, handle };
+        if (computed.digest !== digest) {
           // Nothing half-written stays behind: the session and its bytes go.
-          await discard(row.id);
+          await discard(settled);
           throw digestInvalid('provided digest did not match uploaded content', {
             digest,
-            actual,
+            actual: computed.digest,
             size: row.offset,
           });
         }
-        const overQuota = await deps.quota.refusal(repo.namespace, { digest, size: row.offset });
+        const size = row.offset;
+        const overQuota = await deps.quota.refusal(repo.namespace, { digest, size });
         if (overQuota) {
-          await discard(row.id);
+          await discard(settled);
           throw overQuota;
         }
-        const source = uploadKey(row.id as UploadId);
         const target = blobKey(digest);
-        // Stored already (the same content pushed before): our copy stays in uploads/ until the
-        // row is committed, because GC may be taking the stored file away right now.
-        const stored = (await storage.stat(target)) !== null;
-        if (!stored) {
+        const commit = async (): Promise<void> => {
           try {
-            await storage.move(source, target);
+            await storage.commitUpload(handle, size, target);
           } catch (e) {
             if (e instanceof ObjectMissingError) throw uploadUnknown(row.id);
             throw e;
           }
-        }
+        };
+        // Stored already (the same content pushed before): our copy stays an upload until the
+        // row is committed, because GC may be taking the stored file away right now.
+        const stored = (await storage.stat(target)) !== null;
+        if (!stored) await commit();
         hashes.delete(row.id);
         const result = await meta.completeUpload(
           row.id,
           repo.namespace,
-          { repository: repo.name, digest, size: row.offset },
+          { repository: repo.name, digest, size },
           // Inside the transaction, under GC's lock: the file is there, or ours goes in now.
           async () => {
             if (await storage.stat(target)) return true;
             if (!stored) return false;
-            await storage.move(source, target);
+            await commit();
             return true;
           },
         );
         if (result === 'content-missing') {
           // Only when a row without its file was being collected at this very moment.
-          await discard(row.id);
+          await discard(settled);
           throw new RegistryError(
             'BLOB_UPLOAD_UNKNOWN',
             'the uploaded blob was removed by garbage collection as the upload completed; push it again',
             { digest },
           );
         }
-        if (stored) await storage.delete(source);
+        if (stored) await storage.abortUpload(row.id, handle);
         if (result === 'namespace-missing') throw namespaceMissing(repo.namespace);
-        return { digest, size: row.offset };
+        return { digest, size };
       });
     },
 
     async cancel(repo, id, owner) {
       const row = await load(repo, id, owner);
-      await discard(row.id);
+      await discard(row);
     },
 
     async purgeStale(idleSince) {
@@ -295,7 +336,7 @@ export function createUploadService(deps: {
       for (;;) {
         const stale = await meta.listStaleUploads(idleSince.toISOString(), PURGE_PAGE_SIZE, after);
         const idle = stale.filter((u) => !busy.has(u.id));
-        for (const upload of idle) await discard(upload.id);
+        for (const upload of idle) await discard(upload);
         purged += idle.length;
         after = stale.at(-1)?.id;
         if (stale.length < PURGE_PAGE_SIZE) return purged;
@@ -304,10 +345,10 @@ export function createUploadService(deps: {
 
     async removeOrphans() {
       let removed = 0;
-      for await (const key of storage.list(UPLOADS_PREFIX)) {
-        const id = parseUploadId(key.slice(UPLOADS_PREFIX.length + 1));
+      for await (const upload of storage.listUploads()) {
+        const id = parseUploadId(upload.id);
         if (id && (await meta.getUpload(id))) continue;
-        await storage.delete(key);
+        await storage.abortUpload(upload.id);
         removed++;
       }
       return removed;

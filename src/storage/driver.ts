@@ -4,7 +4,7 @@
  * It knows nothing about images, repositories or HTTP. Keys are built only by
  * `registry/layout.ts`; every driver checks them with {@link assertKey} before any I/O.
  *
- * Contract shared by every implementation (filesystem now, S3 later):
+ * Contract shared by every implementation (filesystem, S3):
  * - A method that resolves has made its effect durable (fsync on the filesystem, a completed
  *   request on S3). A 2xx answered by the registry rests on that.
  * - A miss is `null`, never an exception; failures throw {@link StorageError}.
@@ -37,8 +37,9 @@ export interface AppendOptions {
 export interface StorageDriver {
   readonly name: string;
   /**
-   * The smallest chunk (but the last) an append may bring; 0 when any size works.
-   * S3 multipart uploads need 5 MiB.
+   * The chunk size (but the last) the driver stores without re-sending bytes, announced to
+   * clients as `OCI-Chunk-Min-Length`; 0 when any size is as good. Smaller chunks still work.
+   * S3 multipart parts need 5 MiB.
    */
   readonly minChunkLength: number;
 
@@ -61,14 +62,53 @@ export interface StorageDriver {
   list(prefix: string): AsyncIterable<string>;
 
   /**
-   * Writes `body` at `offset` of an appendable object (an upload), discarding anything stored
-   * beyond it (left by a crash), and returns the new length once the bytes are durable. An append
-   * at offset 0 creates the object; at a later offset a missing object is {@link ObjectMissingError}.
-   * On failure the object is cut back to `offset` before the error is rethrown, so a retry can
-   * resume there. The object's name becomes durable when it is moved into place.
+   * Upload sessions, shaped as CNCF Distribution's FileWriter: open, write at the acknowledged
+   * offset, commit into the content address, or abort. What a driver needs to continue an upload
+   * (a file name; an S3 multipart upload id, its parts and the bytes not yet in a full part) is
+   * the opaque `handle` the registry persists with the session row, so any replica can continue
+   * any upload and nothing lives only in one process's memory.
    */
-  append(key: string, offset: number, body: Readable, options?: AppendOptions): Promise<number>;
+  beginUpload(id: string): Promise<UploadHandle>;
+  /**
+   * Writes `body` at `offset` (the upload's acknowledged size), discarding anything stored beyond
+   * it (left by a crash or by a write whose handle was never recorded), and resolves once the
+   * bytes are durable with the new size and the handle to record in place of the old one. On
+   * failure the old handle stays valid at `offset`, so a retry can resume there. A missing upload
+   * is {@link ObjectMissingError}; a body of another length than `expectedLength` is
+   * {@link LengthMismatchError}.
+   */
+  writeUpload(
+    handle: UploadHandle,
+    offset: number,
+    body: Readable,
+    options?: AppendOptions,
+  ): Promise<{ size: number; handle: UploadHandle }>;
+  /**
+   * The upload's bytes (to hash them again when no running hash is available), with the handle to
+   * use from then on: an S3 driver must first assemble its parts. Null when the bytes are gone.
+   */
+  readUpload(handle: UploadHandle): Promise<{ body: Readable; handle: UploadHandle } | null>;
+  /**
+   * Makes `key` hold the upload's `size` bytes, without writing them again (a rename; on S3 a
+   * completed multipart upload and a small pointer object at `key`). The upload is gone after.
+   * When `key` exists already the target is kept and the upload dropped: both hold the same
+   * content. {@link ObjectMissingError} when the upload's bytes are gone.
+   */
+  commitUpload(handle: UploadHandle, size: number, key: string): Promise<void>;
+  /**
+   * Removes what an uncommitted upload stored. Idempotent. Without a handle (a leftover found by
+   * {@link listUploads} that has no session) it removes what it finds under the id.
+   */
+  abortUpload(id: string, handle?: UploadHandle): Promise<void>;
+  /** Uploads that have something stored, with the time of their last write where known. */
+  listUploads(): AsyncIterable<{ id: string; modifiedAt?: Date; size: number }>;
 }
+
+/**
+ * A driver's state of one upload, as text (JSON for S3, the file's key for the filesystem). Read
+ * back from the database, so a driver validates the handles it is given.
+ */
+export type UploadHandle = string;
 
 export class StorageError extends Error {
   override readonly name = 'StorageError';

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { expect } from 'vitest';
 import { metaForTestRun } from '../helpers/postgres.js';
+import { startReplicaSet } from '../helpers/replicas.js';
 import { ADMIN_PASSWORD, startServer, type TestServer } from '../helpers/server.js';
 
 export const REPO1 = 'conformance/repo1';
@@ -77,6 +78,7 @@ export const SUITE_MODES = [
 export async function startConformanceServer(
   auth: boolean,
 ): Promise<{ server: TestServer; client: Client }> {
+  if (process.env['BERTH_TEST_TOPOLOGY'] === 'replicas') return startConformanceReplicas(auth);
   const meta = await metaForTestRun();
   const started = await startServer({
     auth,
@@ -98,6 +100,28 @@ export async function startConformanceServer(
   if (meta.url !== undefined)
     expect(existsSync(path.join(server.dataDir, 'meta.sqlite'))).toBe(false);
   await server.app.registry.namespaces.create('conformance');
+  const credentials = auth ? { username: 'admin', password: ADMIN_PASSWORD } : undefined;
+  return { server, client: new Client(server.url, credentials) };
+}
+
+/**
+ * The `http-replicas` project: three replicas on PostgreSQL and Ceph RGW behind nginx, the
+ * client talking to nginx. `server.app` is the first replica's (for set-up only).
+ */
+async function startConformanceReplicas(
+  auth: boolean,
+): Promise<{ server: TestServer; client: Client }> {
+  const set = await startReplicaSet({ count: 3, auth });
+  const [first] = set.replicas;
+  if (!first) throw new Error('no replica started');
+  const server: TestServer = {
+    url: set.url,
+    host: set.host,
+    dataDir: first.dataDir,
+    app: first.app,
+    close: () => set.close(),
+  };
+  await first.app.registry.namespaces.create('conformance');
   const credentials = auth ? { username: 'admin', password: ADMIN_PASSWORD } : undefined;
   return { server, client: new Client(server.url, credentials) };
 }

@@ -20,6 +20,7 @@ interface ServeFlags {
   listen?: string[];
   data?: string;
   meta?: string;
+  storage?: string;
   config?: string;
   logLevel?: string;
   externalUrl?: string;
@@ -46,6 +47,10 @@ export function registerServeCommand(program: Command): void {
     )
     .option('--data <dir>', 'data directory (env BERTH_DATA, default ./data)')
     .option('--meta <url>', 'metadata database: sqlite:<file> or postgres://… (env BERTH_META_URL)')
+    .option(
+      '--storage <url>',
+      'blob storage: file:<dir> or s3://bucket[/prefix]?endpoint=…&region=… (env BERTH_STORAGE_URL)',
+    )
     .option('--config <file>', 'YAML configuration file (env BERTH_CONFIG)')
     .option('--log-level <level>', `${LOG_LEVELS.join('|')} (env BERTH_LOG_LEVEL)`)
     .option(
@@ -92,6 +97,7 @@ export function registerServeCommand(program: Command): void {
           ...(flags.listen && flags.listen.length > 0 ? { listen: flags.listen } : {}),
           ...(flags.data ? { data: flags.data } : {}),
           ...(flags.meta ? { meta: flags.meta } : {}),
+          ...(flags.storage ? { storage: flags.storage } : {}),
           ...(flags.logLevel ? { logLevel: flags.logLevel } : {}),
           ...(flags.externalUrl ? { externalUrl: flags.externalUrl } : {}),
           ...(flags.trustedProxy.length > 0 ? { trustedProxies: flags.trustedProxy } : {}),
@@ -150,6 +156,8 @@ export function registerServeCommand(program: Command): void {
       out.write(`berth: data in ${app.dataDir.path}${app.dataDir.created ? ' (new)' : ''}\n`);
       if (config.meta?.startsWith('postgres') === true)
         out.write(`berth: metadata in ${redactMetaUrl(config.meta)}\n`);
+      if (config.storage?.startsWith('s3:') === true)
+        out.write(`berth: blobs in ${app.dataDir.storage.name} ${config.storage}\n`);
       printAdminPassword(app.dataDir.generatedAdminPassword, exampleHost(bound[0]));
       if (!config.auth.enabled) {
         out.write(

@@ -9,8 +9,9 @@
  * - Writers interleave under READ COMMITTED, where SQLite has one writer at a time: key locks
  *   (pg_advisory_xact_lock on hashtext(key)) order GC against uploads, mounts and manifest PUTs by
  *   digest, and make the check-then-insert of a GC run or the signing key one step.
- * - No manifest cache: a change stamp that sees other replicas' writes (LISTEN/NOTIFY) is not
- *   built yet, and a cache that cannot see them would serve a moved tag's old digest.
+ * - No manifest cache: reads must see every write committed through any replica at once, which
+ *   a notification that comes a little after the commit cannot promise (change-feed.ts). The
+ *   change feed (LISTEN/NOTIFY) empties the credential cache instead.
  */
 import pg from 'pg';
 import { Kysely, PostgresDialect, sql, type Transaction, type TransactionBuilder } from 'kysely';
@@ -18,6 +19,7 @@ import { migrateToLatest } from '../migrations/index.js';
 import type { SchemaTables } from '../schema.js';
 import { createSqlMetaStore, type KeyLock, type UnflushedWrite } from '../sql-store.js';
 import type { MetaStore } from '../store.js';
+import { openChangeFeed } from './change-feed.js';
 
 function toSafeNumber(text: string): number {
   const n = Number(text);
@@ -48,11 +50,16 @@ export async function openPostgresMetaStore(
   const db = retryingKysely(pool, options.onRetry);
   try {
     await migrateToLatest(db);
+    const changes = await openChangeFeed(connectionString);
+    return createSqlMetaStore(db, {
+      unflushed: postgresUnflushed,
+      lockKeys: postgresKeyLock,
+      changes,
+    });
   } catch (e) {
     await db.destroy();
     throw e;
   }
-  return createSqlMetaStore(db, { unflushed: postgresUnflushed, lockKeys: postgresKeyLock });
 }
 
 export const DEFAULT_POOL_SIZE = 10;
