@@ -1,0 +1,135 @@
+/**
+ * @module storage/s3/config
+ * The S3 driver's options and the `s3://BUCKET[/PREFIX]?endpoint=…&region=…&forcePathStyle=true`
+ * storage URL they are read from (`--storage` / `BERTH_STORAGE_URL`). Credentials never appear
+ * in the URL: they come from the AWS default chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY,
+ * profiles, instance roles).
+ */
+import { StorageError } from '../driver.js';
+
+const MiB = 1024 * 1024;
+/** S3's smallest part (all parts but the last); RGW and Swift enforce it at Complete. */
+export const MIN_PART_SIZE = 5 * MiB;
+/** S3's largest part. */
+export const MAX_PART_SIZE = 5 * 1024 * MiB;
+/** See docs/adr/0007-s3-blob-storage.md for the measurements behind the default. */
+export const DEFAULT_PART_SIZE = 8 * MiB;
+
+export interface S3DriverOptions {
+  bucket: string;
+  /** Key prefix inside the bucket (no leading or trailing slash), so a bucket can be shared. */
+  prefix?: string;
+  /** A custom endpoint (Ceph RGW, MinIO, …); AWS when absent. */
+  endpoint?: string;
+  region?: string;
+  /** Path-style addressing (`endpoint/bucket/key`): needed where no wildcard DNS exists. */
+  forcePathStyle?: boolean;
+  /** Explicit keys (tests); the AWS default credential chain when absent. */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** Multipart part size in bytes, at least 5 MiB; announced as `OCI-Chunk-Min-Length`. */
+  partSize?: number;
+}
+
+/** S3's bucket naming rules (the DNS-compatible subset every engine accepts). */
+const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const PREFIX_SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
+
+/** Throws a StorageError naming what is wrong with the options; returns them normalized. */
+export function validateS3Options(
+  options: S3DriverOptions,
+): Required<Pick<S3DriverOptions, 'bucket' | 'prefix' | 'partSize'>> & S3DriverOptions {
+  const { bucket, prefix = '', partSize = DEFAULT_PART_SIZE } = options;
+  if (!BUCKET.test(bucket) || bucket.includes('..'))
+    throw new StorageError(
+      `invalid S3 bucket name ${JSON.stringify(bucket)}: 3-63 characters of a-z, 0-9, '.' and '-'`,
+    );
+  const trimmed = prefix.replace(/^\/+|\/+$/g, '');
+  if (trimmed !== '' && !trimmed.split('/').every((s) => PREFIX_SEGMENT.test(s)))
+    throw new StorageError(
+      `invalid S3 key prefix ${JSON.stringify(prefix)}: segments of A-Z, a-z, 0-9, '.', '_' and '-'`,
+    );
+  if (!Number.isSafeInteger(partSize) || partSize < MIN_PART_SIZE || partSize > MAX_PART_SIZE)
+    throw new StorageError(
+      `invalid S3 part size ${partSize}: between ${MIN_PART_SIZE} (5 MiB) and ${MAX_PART_SIZE} bytes`,
+    );
+  if (options.endpoint !== undefined) parseEndpoint(options.endpoint);
+  return { ...options, bucket, prefix: trimmed, partSize };
+}
+
+function parseEndpoint(value: string): URL {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new StorageError(`invalid S3 endpoint ${JSON.stringify(value)}: not a URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new StorageError(`invalid S3 endpoint ${JSON.stringify(value)}: http(s) only`);
+  if (url.username || url.password)
+    throw new StorageError(
+      'the S3 endpoint must not carry credentials: use AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY',
+    );
+  return url;
+}
+
+const KNOWN_PARAMS = new Set(['endpoint', 'region', 'forcePathStyle', 'partSize']);
+
+/** Reads `s3://BUCKET[/PREFIX]?endpoint=…&region=…&forcePathStyle=true[&partSize=BYTES]`. */
+export function parseS3Url(value: string): S3DriverOptions {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new StorageError(`invalid S3 storage URL ${JSON.stringify(value)}`);
+  }
+  const shown = redact(url);
+  if (url.protocol !== 's3:')
+    throw new StorageError(`not an S3 storage URL: ${shown} (expected s3://BUCKET[/PREFIX])`);
+  if (url.username || url.password)
+    throw new StorageError(
+      `the S3 storage URL must not carry credentials (${shown}): use AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY`,
+    );
+  if (url.port)
+    throw new StorageError(`unexpected port in the S3 storage URL ${shown}: use ?endpoint=`);
+  if (url.hash) throw new StorageError(`unexpected #fragment in the S3 storage URL ${shown}`);
+  for (const name of url.searchParams.keys())
+    if (!KNOWN_PARAMS.has(name))
+      throw new StorageError(
+        `unknown parameter ${JSON.stringify(name)} in the S3 storage URL ${shown} (known: ${[...KNOWN_PARAMS].join(', ')})`,
+      );
+  const options: S3DriverOptions = { bucket: url.hostname };
+  const prefix = decodeURIComponent(url.pathname);
+  if (prefix !== '' && prefix !== '/') options.prefix = prefix;
+  const endpoint = url.searchParams.get('endpoint');
+  if (endpoint !== null) options.endpoint = endpoint;
+  const region = url.searchParams.get('region');
+  if (region !== null) {
+    if (!/^[a-z0-9-]{1,64}$/.test(region))
+      throw new StorageError(`invalid S3 region ${JSON.stringify(region)}`);
+    options.region = region;
+  }
+  const pathStyle = url.searchParams.get('forcePathStyle');
+  if (pathStyle !== null) {
+    if (pathStyle !== 'true' && pathStyle !== 'false')
+      throw new StorageError(
+        `forcePathStyle must be true or false, not ${JSON.stringify(pathStyle)}`,
+      );
+    options.forcePathStyle = pathStyle === 'true';
+  }
+  const partSize = url.searchParams.get('partSize');
+  if (partSize !== null) {
+    if (!/^[0-9]{1,12}$/.test(partSize))
+      throw new StorageError(`partSize must be a number of bytes, not ${JSON.stringify(partSize)}`);
+    options.partSize = Number(partSize);
+  }
+  validateS3Options(options);
+  return options;
+}
+
+/** The URL for messages and logs: no password, even a mistaken one. */
+function redact(url: URL): string {
+  if (!url.password) return url.href;
+  const copy = new URL(url.href);
+  copy.password = '***';
+  return copy.href;
+}
