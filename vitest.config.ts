@@ -33,7 +33,12 @@ export default defineConfig({
       },
       {
         extends: true,
-        test: { name: 'http', include: ['test/http/**/*.test.ts'] },
+        test: {
+          name: 'http',
+          include: ['test/http/**/*.test.ts'],
+          // Two replicas on one PostgreSQL database: in http-postgres, which starts the cluster.
+          exclude: [...configDefaults.exclude, 'test/http/replicas-shared-state.test.ts'],
+        },
       },
       {
         extends: true,
@@ -44,6 +49,7 @@ export default defineConfig({
             'test/http/conformance-blobs.test.ts',
             'test/http/conformance-data.test.ts',
             'test/http/conformance-ginkgo.test.ts',
+            'test/http/replicas-shared-state.test.ts',
           ],
           env: { BERTH_TEST_META: 'postgres' },
           globalSetup: [POSTGRES],

@@ -39,7 +39,7 @@ async function createAuth(
   return createAuthService({
     meta,
     signer: await loadTokenSigner(meta, config.auth.issuer),
-    throttle: createThrottle({
+    throttle: createThrottle(meta, {
       userFree: 5,
       maxUserDelaySeconds: 300,
       clientLimit: 50,

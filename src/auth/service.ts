@@ -109,17 +109,17 @@ export function createAuthService(deps: {
     const hit = verified.get(key);
     if (hit && hit.until > Date.now()) return true;
     const client = from.ip;
-    refuseIfThrottled(user, from);
+    await refuseIfThrottled(user, from);
     const row = await meta.getUser(user);
     const ok =
       (await verifyPassword(row?.passwordHash ?? null, password)) && row !== null && !row.disabled;
     if (!ok) {
-      throttle.failed(user, client);
+      await throttle.failed(user, client);
       const reason = !row ? 'no such user' : row.disabled ? 'user disabled' : 'wrong password';
       loginFailed(from, user, reason);
       return false;
     }
-    throttle.succeeded(user);
+    await throttle.succeeded(user);
     if (verified.size > 10_000) verified.clear();
     verified.set(key, { user, until: Date.now() + cacheMs });
     audit.record({ actor: user, action: 'login', target: '', outcome: 'success', client });
@@ -127,8 +127,8 @@ export function createAuthService(deps: {
   }
 
   /** TOOMANYREQUESTS while the user name or the client address is throttled. */
-  function refuseIfThrottled(user: string, from: Requester): void {
-    const wait = throttle.retryAfter(user, from.ip);
+  async function refuseIfThrottled(user: string, from: Requester): Promise<void> {
+    const wait = await throttle.retryAfter(user, from.ip);
     if (wait <= 0) return;
     // Logged, not audited: a guessing run would otherwise write a row per request.
     from.log.warn({ user, client: from.ip, retryAfter: wait }, 'login throttled');
@@ -148,18 +148,18 @@ export function createAuthService(deps: {
    * back by the throttle: its secret cannot be guessed, and a CI job must not stop because
    * someone is guessing its owner's password.
    */
-  function tokenRefused(
+  async function tokenRefused(
     from: Requester,
     user: string,
     reason: string,
     target: string,
     message: string,
     detail?: Record<string, unknown>,
-  ): never {
-    refuseIfThrottled(user, from);
-    throttle.failed(user, from.ip);
+  ): Promise<RegistryError> {
+    await refuseIfThrottled(user, from);
+    await throttle.failed(user, from.ip);
     loginFailed(from, user, reason, target, detail);
-    throw unauthorized(message);
+    return unauthorized(message);
   }
 
   /** The principal of Basic credentials whose password is an access token; null if it is none. */
@@ -178,7 +178,7 @@ export function createAuthService(deps: {
       (row.expiresAt === null || Date.parse(row.expiresAt) > Date.now()) &&
       secretMatches(password, row.secretHash);
     if (!live) {
-      tokenRefused(
+      throw await tokenRefused(
         from,
         user,
         'access token invalid, expired or revoked',
@@ -188,7 +188,7 @@ export function createAuthService(deps: {
     }
     // Any other name would put a made-up user into every log line and audit event of its uses.
     if (user !== row.user) {
-      tokenRefused(
+      throw await tokenRefused(
         from,
         user,
         'access token sent with a user name not its owner’s',

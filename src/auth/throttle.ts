@@ -3,8 +3,16 @@
  * Slows down password guessing without locking the real user out for long: after a few failures a
  * user name is blocked for a delay that doubles with each further failure (capped at 5 minutes),
  * and a client address that fails too often in a window is blocked until the window ends. A
- * success clears the user's count. In memory: a restart forgets, which only helps the real user.
+ * success clears the user's count.
+ *
+ * The counters live in the metadata database (meta/shared-state.ts), shared by every replica: a
+ * guesser spreading attempts over replicas behind a load balancer is counted as if one replica
+ * got them all, and a restart forgets nothing. Only failed and uncached logins come here (the
+ * credential cache answers a repeated good password first), so the table costs a busy registry
+ * nothing.
  */
+import type { ThrottleMeta } from '../meta/shared-state.js';
+
 export interface ThrottleOptions {
   /** Failures per user before delays start. */
   userFree: number;
@@ -15,64 +23,58 @@ export interface ThrottleOptions {
   now?: () => number;
 }
 
-interface Counter {
-  failures: number;
-  blockedUntil: number;
-  windowStart: number;
-}
-
 export interface Throttle {
   /** Seconds the caller must wait, or 0 if it may try now. */
-  retryAfter(user: string, client: string): number;
-  failed(user: string, client: string): void;
-  succeeded(user: string): void;
+  retryAfter(user: string, client: string): Promise<number>;
+  failed(user: string, client: string): Promise<void>;
+  succeeded(user: string): Promise<void>;
 }
 
-export function createThrottle(options: ThrottleOptions): Throttle {
-  const now = options.now ?? (() => Date.now());
-  const users = new Map<string, Counter>();
-  const clients = new Map<string, Counter>();
+/**
+ * A counter is forgotten once it has neither blocked nor started its window for an hour: a
+ * guesser who waits that long between rounds gets fewer tries than the capped delay allows.
+ */
+const FORGET_AFTER_MS = 3600_000;
+/** A failure sweeps forgotten counters at most this often per process, a bounded batch each. */
+const SWEEP_EVERY_MS = 60_000;
+const SWEEP_BATCH = 1_000;
 
-  function sweep(map: Map<string, Counter>, t: number): void {
-    if (map.size < 10_000) return;
-    for (const [k, c] of map)
-      if (c.blockedUntil < t && t - c.windowStart > options.clientWindowSeconds * 1000)
-        map.delete(k);
-  }
+export function createThrottle(meta: ThrottleMeta, options: ThrottleOptions): Throttle {
+  const now = options.now ?? (() => Date.now());
+  const windowMs = options.clientWindowSeconds * 1000;
+  const forgetMs = Math.max(FORGET_AFTER_MS, windowMs);
+  let sweptAt = -Infinity;
 
   return {
-    retryAfter(user, client) {
+    async retryAfter(user, client) {
       const t = now();
-      const until = Math.max(
-        users.get(user)?.blockedUntil ?? 0,
-        clients.get(client)?.blockedUntil ?? 0,
-      );
+      const until = await meta.loginBlockedUntil([
+        { kind: 'user', key: user },
+        { kind: 'client', key: client },
+      ]);
       return until > t ? Math.ceil((until - t) / 1000) : 0;
     },
-    failed(user, client) {
+    async failed(user, client) {
       const t = now();
-      sweep(users, t);
-      sweep(clients, t);
-      const u = users.get(user) ?? { failures: 0, blockedUntil: 0, windowStart: t };
-      u.failures++;
+      if (t - sweptAt >= SWEEP_EVERY_MS) {
+        sweptAt = t;
+        await meta.sweepLoginFailures(t - forgetMs, SWEEP_BATCH);
+      }
+      const u = await meta.countLoginFailure('user', user, t);
       if (u.failures > options.userFree) {
         const delay = Math.min(
           2 ** (u.failures - options.userFree - 1),
           options.maxUserDelaySeconds,
         );
-        u.blockedUntil = t + delay * 1000;
+        await meta.blockLogin('user', user, u.windowStart, t + delay * 1000);
       }
-      users.set(user, u);
-      let c = clients.get(client);
-      if (!c || t - c.windowStart > options.clientWindowSeconds * 1000)
-        c = { failures: 0, blockedUntil: 0, windowStart: t };
-      c.failures++;
+      // A window that started more than its length ago starts over with this failure.
+      const c = await meta.countLoginFailure('client', client, t, t - windowMs);
       if (c.failures > options.clientLimit)
-        c.blockedUntil = c.windowStart + options.clientWindowSeconds * 1000;
-      clients.set(client, c);
+        await meta.blockLogin('client', client, c.windowStart, c.windowStart + windowMs);
     },
-    succeeded(user) {
-      users.delete(user);
+    async succeeded(user) {
+      await meta.clearLoginFailures('user', user);
     },
   };
 }

@@ -184,6 +184,27 @@ export interface GcRunsTable {
   report: string | null;
 }
 
+/** A web UI session (meta/shared-state.ts); times in ms since the epoch. */
+export interface UiSessionsTable {
+  /** SHA-256 of the session id, never the id. */
+  key: string;
+  user_name: string;
+  csrf_token: string;
+  credential: string;
+  created_at: Int;
+  last_seen: Int;
+}
+
+/** A login throttle counter per user name or client address; times in ms since the epoch. */
+export interface LoginThrottleTable {
+  /** 'user' or 'client'. */
+  kind: string;
+  key: string;
+  failures: Int;
+  blocked_until: Int;
+  window_start: Int;
+}
+
 export interface SchemaTables {
   namespaces: NamespacesTable;
   repositories: RepositoriesTable;
@@ -202,6 +223,8 @@ export interface SchemaTables {
   signing_keys: SigningKeysTable;
   audit_events: AuditEventsTable;
   gc_runs: GcRunsTable;
+  ui_sessions: UiSessionsTable;
+  login_throttle: LoginThrottleTable;
 }
 
 export type { Generated };

@@ -18,11 +18,13 @@ import type { GcMeta } from './gc.js';
 import type { IdentityMeta } from './identity.js';
 import { ManifestCache, type ChangeStamp } from './manifest-cache.js';
 import type { SchemaTables } from './schema.js';
+import type { SharedStateMeta } from './shared-state.js';
 import { createSqlBrowseMeta } from './sql-browse.js';
 import { createSqlGcMeta } from './sql-gc.js';
 import { createSqlIdentityMeta } from './sql-identity.js';
 import { createSqlQuotaMeta, manifestQuotaRefusal } from './sql-quota.js';
 import { createSqlRetentionMeta } from './sql-retention.js';
+import { createSqlSharedStateMeta } from './sql-shared-state.js';
 import { toManifestRow, toManifestWithPayload } from './sql-rows.js';
 import {
   deleteManifestRows,
@@ -94,6 +96,7 @@ export function createSqlMetaStore(db: Db, options: SqlMetaStoreOptions = {}): M
     ...createSqlQuotaMeta(db),
     ...createSqlRetentionMeta(db, unflushed),
     ...createSqlGcMeta(db, lockKeys),
+    ...createSqlSharedStateMeta(db),
   };
   return Object.assign(
     new SqlMetaStore(
@@ -108,7 +111,12 @@ export function createSqlMetaStore(db: Db, options: SqlMetaStoreOptions = {}): M
 
 class SqlMetaStore implements Omit<
   MetaStore,
-  keyof IdentityMeta | keyof BrowseMeta | keyof RetentionMeta | keyof QuotaMeta | keyof GcMeta
+  | keyof IdentityMeta
+  | keyof BrowseMeta
+  | keyof RetentionMeta
+  | keyof QuotaMeta
+  | keyof GcMeta
+  | keyof SharedStateMeta
 > {
   constructor(
     private readonly db: Db,

@@ -11,6 +11,7 @@ import type { RetentionPolicy } from '../core/retention-policy.js';
 import type { Page, PageRequest } from '../core/types.js';
 import type { GcMeta } from './gc.js';
 import type { IdentityMeta } from './identity.js';
+import type { SharedStateMeta } from './shared-state.js';
 
 export interface NamespaceRow {
   name: string;
@@ -378,6 +379,7 @@ export interface MetaStore
     QuotaMeta,
     RetentionMeta,
     GcMeta,
-    IdentityMeta {
+    IdentityMeta,
+    SharedStateMeta {
   close(): Promise<void>;
 }

@@ -1611,6 +1611,121 @@ export function describeMetaStore(name: string, open: () => Promise<OpenedMetaSt
       });
     });
 
+    describe('shared state: web UI sessions and the login throttle', () => {
+      const session = (key: string, user: string, createdAt: number) => ({
+        key,
+        user,
+        csrfToken: `csrf-${key}`,
+        credential: `cred-${user}`,
+        createdAt,
+        lastSeen: createdAt,
+      });
+
+      it('stores a session by its key; last seen only moves forward', async () => {
+        await meta.createUiSession(session('k1', 'alice', 1_000), 10);
+        expect(await meta.getUiSession('k1')).toEqual(session('k1', 'alice', 1_000));
+        expect(await meta.getUiSession('k2')).toBeNull();
+        await meta.touchUiSession('k1', 5_000);
+        await meta.touchUiSession('k1', 3_000);
+        expect((await meta.getUiSession('k1'))?.lastSeen).toBe(5_000);
+        // Times past 2^32 ms (any real clock) are kept exactly.
+        await meta.touchUiSession('k1', 1_800_000_000_123);
+        expect((await meta.getUiSession('k1'))?.lastSeen).toBe(1_800_000_000_123);
+        expect(await meta.setUiSessionCredential('k1', 'new')).toBe(true);
+        expect(await meta.setUiSessionCredential('nope', 'new')).toBe(false);
+        expect((await meta.getUiSession('k1'))?.credential).toBe('new');
+        expect(await meta.deleteUiSession('k1')).toBe(true);
+        expect(await meta.deleteUiSession('k1')).toBe(false);
+        expect(await meta.countUiSessions()).toBe(0);
+      });
+
+      it('drops the oldest sessions beyond the limit', async () => {
+        for (let i = 1; i <= 5; i++)
+          await meta.createUiSession(session(`k${String(i)}`, 'alice', i * 1000), 3);
+        expect(await meta.countUiSessions()).toBe(3);
+        expect(await meta.getUiSession('k2')).toBeNull();
+        expect((await meta.getUiSession('k3'))?.user).toBe('alice');
+        expect((await meta.getUiSession('k5'))?.user).toBe('alice');
+      });
+
+      it('ends a user’s sessions but the one kept, and sweeps ended ones in bounded batches', async () => {
+        await meta.createUiSession(session('a1', 'alice', 1_000), 100);
+        await meta.createUiSession(session('a2', 'alice', 1_000), 100);
+        await meta.createUiSession(session('b1', 'bob', 1_000), 100);
+        expect(await meta.deleteUserUiSessions('alice', 'a2')).toBe(1);
+        expect(await meta.getUiSession('a1')).toBeNull();
+        expect(await meta.getUiSession('a2')).not.toBeNull();
+        expect(await meta.deleteUserUiSessions('alice')).toBe(1);
+        expect(await meta.countUiSessions()).toBe(1);
+
+        for (let i = 0; i < 5; i++)
+          await meta.createUiSession(session(`i${String(i)}`, 'carol', 2_000), 100);
+        await meta.createUiSession(session('old', 'dave', 500), 100);
+        await meta.touchUiSession('old', 9_000);
+        await meta.createUiSession(session('live', 'erin', 9_000), 100);
+        // Idle: last seen before 5,000 (b1, i0–i4); too old: created before 600 ('old').
+        expect(await meta.sweepUiSessions(5_000, 600, 4)).toBe(4);
+        expect(await meta.sweepUiSessions(5_000, 600, 4)).toBe(3);
+        expect(await meta.sweepUiSessions(5_000, 600, 4)).toBe(0);
+        expect(await meta.getUiSession('live')).not.toBeNull();
+        expect(await meta.countUiSessions()).toBe(1);
+      });
+
+      it('counts failures per kind and key; a block only moves later, within its window', async () => {
+        expect(await meta.countLoginFailure('user', 'alice', 1_000)).toEqual({
+          failures: 1,
+          blockedUntil: 0,
+          windowStart: 1_000,
+        });
+        expect(await meta.countLoginFailure('user', 'alice', 2_000)).toEqual({
+          failures: 2,
+          blockedUntil: 0,
+          windowStart: 1_000,
+        });
+        // The same key as a client is another counter.
+        expect((await meta.countLoginFailure('client', 'alice', 2_000)).failures).toBe(1);
+        await meta.blockLogin('user', 'alice', 1_000, 10_000);
+        await meta.blockLogin('user', 'alice', 1_000, 5_000);
+        await meta.blockLogin('user', 'alice', 999, 20_000);
+        expect(await meta.loginBlockedUntil([{ kind: 'user', key: 'alice' }])).toBe(10_000);
+        expect(
+          await meta.loginBlockedUntil([
+            { kind: 'user', key: 'bob' },
+            { kind: 'client', key: 'alice' },
+          ]),
+        ).toBe(0);
+        expect(await meta.loginBlockedUntil([])).toBe(0);
+        await meta.clearLoginFailures('user', 'alice');
+        expect(await meta.loginBlockedUntil([{ kind: 'user', key: 'alice' }])).toBe(0);
+        expect((await meta.countLoginFailure('user', 'alice', 3_000)).failures).toBe(1);
+      });
+
+      it('starts a window over once it is older than asked, and sweeps forgotten counters', async () => {
+        await meta.countLoginFailure('client', '10.0.0.1', 1_000, 0);
+        await meta.countLoginFailure('client', '10.0.0.1', 2_000, 0);
+        await meta.blockLogin('client', '10.0.0.1', 1_000, 4_000);
+        // Still in the window (started at 1,000, not before 500): counted on.
+        expect(await meta.countLoginFailure('client', '10.0.0.1', 3_000, 500)).toEqual({
+          failures: 3,
+          blockedUntil: 4_000,
+          windowStart: 1_000,
+        });
+        // The window started before 1,500: a new one, unblocked.
+        expect(await meta.countLoginFailure('client', '10.0.0.1', 6_000, 1_500)).toEqual({
+          failures: 1,
+          blockedUntil: 0,
+          windowStart: 6_000,
+        });
+        await meta.countLoginFailure('user', 'old', 100);
+        await meta.countLoginFailure('user', 'blocked', 100);
+        await meta.blockLogin('user', 'blocked', 100, 8_000);
+        expect(await meta.sweepLoginFailures(5_000, 10)).toBe(1);
+        expect(await meta.loginBlockedUntil([{ kind: 'user', key: 'blocked' }])).toBe(8_000);
+        expect((await meta.countLoginFailure('user', 'old', 7_000)).failures).toBe(1);
+        expect((await meta.countLoginFailure('client', '10.0.0.1', 7_000)).failures).toBe(2);
+      });
+    });
+
     // ── concurrency: what a multi-writer engine must survive ────────────
 
     describe('concurrent writers', () => {
@@ -1798,6 +1913,47 @@ export function describeMetaStore(name: string, open: () => Promise<OpenedMetaSt
         );
         expect(new Set(keys.map((k) => k.kid)).size).toBe(1);
         expect((await meta.getSigningKey())?.kid).toBe(keys[0]?.kid);
+      });
+
+      it('N racing login failures count exactly N, and an expired window starts over once', async () => {
+        // One failure first: the racers then all update the row (and also all insert it below).
+        await meta.countLoginFailure('user', 'victim', 1_000);
+        const counts = await many(() => meta.countLoginFailure('user', 'victim', 1_000));
+        expect(counts.map((c) => c.failures).sort((a, b) => a - b)).toEqual(
+          Array.from({ length: N }, (_, i) => i + 2),
+        );
+        const fresh = await many(() => meta.countLoginFailure('user', 'fresh', 1_000));
+        expect(fresh.map((c) => c.failures).sort((a, b) => a - b)).toEqual(
+          Array.from({ length: N }, (_, i) => i + 1),
+        );
+        // Every failure finds the window over (it started at 1,000, before 5,000): one of them
+        // starts the new window and the others count in it.
+        await many(() => meta.countLoginFailure('client', '10.0.0.9', 1_000, 0));
+        const restarted = await many(() =>
+          meta.countLoginFailure('client', '10.0.0.9', 9_000, 5_000),
+        );
+        expect(restarted.map((c) => c.failures).sort((a, b) => a - b)).toEqual(
+          Array.from({ length: N }, (_, i) => i + 1),
+        );
+        expect(new Set(restarted.map((c) => c.windowStart))).toEqual(new Set([9_000]));
+      });
+
+      it('N sessions created at once stay within the limit, the newest kept', async () => {
+        await many((i) =>
+          meta.createUiSession(
+            {
+              key: `s${String(i)}`,
+              user: 'alice',
+              csrfToken: 'c',
+              credential: 'p',
+              createdAt: 1_000 + i,
+              lastSeen: 1_000 + i,
+            },
+            3,
+          ),
+        );
+        expect(await meta.countUiSessions()).toBeLessThanOrEqual(3);
+        expect(await meta.getUiSession(`s${String(N - 1)}`)).not.toBeNull();
       });
     });
   });

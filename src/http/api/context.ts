@@ -217,12 +217,12 @@ export function createApi(app: FastifyInstance, options: ApiOptions, sessions: S
     }
     const id = request.cookies[SESSION_COOKIE];
     if (id === undefined || id === '') return anonymous();
-    const session = sessions.get(id);
+    const session = await sessions.get(id);
     if (!session) return anonymous();
     // The user may have been disabled, deleted or given a new password since (also from the CLI).
     const user = await options.meta.getUser(session.user);
     if (!user || user.disabled || credentialOf(user.passwordHash) !== session.credential) {
-      sessions.delete(id);
+      await sessions.delete(id);
       return anonymous();
     }
     return {

@@ -35,19 +35,22 @@ export type { ApiOptions, SystemInfo, TlsStatus } from './context.js';
 const DEFAULT_IDLE_SECONDS = 8 * 3600;
 const MAX_SESSION_SECONDS = 24 * 3600;
 const MAX_SESSIONS = 10_000;
-const SWEEP_MS = 10 * 60 * 1000;
+/** Each replica sweeps a bounded batch of ended sessions this often. */
+const SWEEP_MS = 60 * 1000;
 
 export const apiPlugin: FastifyPluginAsync<ApiOptions> = async (app, options) => {
   await app.register(fastifyCookie);
   // JSON only: a cross-site HTML form can send text/plain or urlencoded bodies, never JSON.
   app.removeContentTypeParser('text/plain');
 
-  const sessions = createSessionStore({
+  const sessions = createSessionStore(options.meta, {
     idleSeconds: options.sessionIdleSeconds ?? DEFAULT_IDLE_SECONDS,
     maxAgeSeconds: MAX_SESSION_SECONDS,
     maxSessions: MAX_SESSIONS,
   });
-  const sweeper = setInterval(() => sessions.sweep(), SWEEP_MS).unref();
+  const sweeper = setInterval(() => {
+    sessions.sweep().catch((err: unknown) => app.log.warn({ err }, 'session sweep failed'));
+  }, SWEEP_MS).unref();
   app.addHook('onClose', (_instance, done) => {
     clearInterval(sweeper);
     done();

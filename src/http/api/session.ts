@@ -65,9 +65,9 @@ export function registerSessionRoutes(api: Api): void {
     return { httpOnly: true, sameSite: 'strict', path: '/', secure: request.protocol === 'https' };
   }
 
-  function endSession(request: FastifyRequest, reply: FastifyReply): void {
+  async function endSession(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const id = request.cookies[SESSION_COOKIE];
-    if (id !== undefined && id !== '') api.sessions.delete(id);
+    if (id !== undefined && id !== '') await api.sessions.delete(id);
     void reply.clearCookie(SESSION_COOKIE, cookieOptions(request));
   }
 
@@ -89,8 +89,8 @@ export function registerSessionRoutes(api: Api): void {
       const user = await meta.getUser(principal.name);
       if (!user) throw notSignedIn('invalid username or password');
       // A new id at every sign-in: a session id planted before login is worth nothing.
-      endSession(request, reply);
-      const { id, session } = api.sessions.create(user.name, user.passwordHash);
+      await endSession(request, reply);
+      const { id, session } = await api.sessions.create(user.name, user.passwordHash);
       void reply.setCookie(SESSION_COOKIE, id, cookieOptions(request));
       return {
         user: user.name,
@@ -128,13 +128,12 @@ export function registerSessionRoutes(api: Api): void {
     description: 'Needs X-CSRF-Token while the session is alive; succeeds when it is already gone.',
     tag: 'session',
     access: 'public',
-    // eslint-disable-next-line @typescript-eslint/require-await -- handlers are async by contract
     handler: async ({ caller, request, reply }) => {
       if (caller.session) {
         checkCsrf(request, caller.session);
         api.record(caller, request, 'logout', caller.name);
       }
-      endSession(request, reply);
+      await endSession(request, reply);
     },
   });
 }

@@ -8,7 +8,6 @@ import { Type } from '@sinclair/typebox';
 import { RegistryError } from '../../core/errors.js';
 import type { UserView } from '../../auth/identity.js';
 import { conflict, denied, invalid, notFound, type Api, type Caller } from './context.js';
-import { credentialOf } from './sessions.js';
 import { NameParams, Password, RoleBindingInput, User, UserName } from './schemas.js';
 
 const UserList = Type.Object({ items: Type.Array(User) });
@@ -136,10 +135,14 @@ export function registerUserRoutes(api: Api): void {
         throw denied('only administrators may change another user’s password');
       }
       await identity.setPassword(api.actor(caller, request), params.name, body.password);
-      api.sessions.deleteUser(params.name, self ? (caller.sessionId ?? undefined) : undefined);
+      await api.sessions.deleteUser(
+        params.name,
+        self ? (caller.sessionId ?? undefined) : undefined,
+      );
       // The caller's own session stays valid under the new password.
       const changed = self && caller.session ? await api.options.meta.getUser(params.name) : null;
-      if (changed && caller.session) caller.session.credential = credentialOf(changed.passwordHash);
+      if (changed && caller.session && caller.sessionId !== null)
+        await api.sessions.setPassword(caller.sessionId, caller.session, changed.passwordHash);
     },
   });
 
@@ -158,7 +161,7 @@ export function registerUserRoutes(api: Api): void {
     handler: async ({ caller, request, params, body }) => {
       if (body.disabled) notSelf(caller, params.name, 'disable');
       await identity.setDisabled(api.actor(caller, request), params.name, body.disabled);
-      if (body.disabled) api.sessions.deleteUser(params.name);
+      if (body.disabled) await api.sessions.deleteUser(params.name);
       return requireUser(params.name);
     },
   });
@@ -174,7 +177,7 @@ export function registerUserRoutes(api: Api): void {
     handler: async ({ caller, request, params }) => {
       notSelf(caller, params.name, 'delete');
       await identity.deleteUser(api.actor(caller, request), params.name);
-      api.sessions.deleteUser(params.name);
+      await api.sessions.deleteUser(params.name);
     },
   });
 

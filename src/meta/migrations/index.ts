@@ -9,6 +9,7 @@ import { identity } from './0002-identity.js';
 import { pushedBy } from './0003-pushed-by.js';
 import { namespacePolicies } from './0004-namespace-policies.js';
 import { lifecycle } from './0005-lifecycle.js';
+import { sharedSessions } from './0007-shared-sessions.js';
 
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001-initial': initial,
@@ -16,6 +17,7 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0003-pushed-by': pushedBy,
   '0004-namespace-policies': namespacePolicies,
   '0005-lifecycle': lifecycle,
+  '0007-shared-sessions': sharedSessions,
 };
 
 /**
