@@ -56,17 +56,6 @@ class PartBuffers {
     });
   }
 
-  /** A buffer now if the budget has room and nobody waits for one; else undefined. */
-  tryAcquire(size: number): Buffer | undefined {
-    if (this.waiting.length > 0 || this.inUse + size > this.budget) return undefined;
-    return this.take(size);
-  }
-
-  /** Someone waits for a buffer: spares should go back. */
-  get contended(): boolean {
-    return this.waiting.length > 0;
-  }
-
   release(buffer: Buffer): void {
     this.inUse -= buffer.length;
     if (buffer.length < KEEP_FROM) return this.wake();

@@ -176,12 +176,10 @@ class PartWriter extends Writable {
   private readonly onData: ((chunk: Buffer) => void) | undefined;
   /** Cancels this write's requests when it is destroyed. */
   private readonly controller = new AbortController();
-  /** The part being sent: one at a time, in order, while the next one fills. */
+  /** The part being sent. */
   private sending: Promise<void> | undefined;
   /** The piece being stored at the end. */
   private storing: Promise<void> | undefined;
-  /** The buffer of the last part sent, kept to fill the part after next. */
-  private spare: Buffer | undefined;
 
   constructor(
     private readonly ctx: S3Context,
@@ -236,10 +234,10 @@ class PartWriter extends Writable {
 
   override _destroy(error: Error | null, callback: (e?: Error | null) => void): void {
     this.controller.abort(error ?? new Error('write ended'));
-    // Buffers go back only once no request still reads from them.
+    // The buffer goes back only once no request still reads from it.
     Promise.allSettled([this.sending, this.storing]).then(() => {
-      for (const buffer of [this.buffer, this.spare]) if (buffer) partBuffers.release(buffer);
-      this.buffer = this.spare = undefined;
+      if (this.buffer) partBuffers.release(this.buffer);
+      this.buffer = undefined;
       callback(error);
     }, callback);
   }
@@ -281,7 +279,6 @@ class PartWriter extends Writable {
     if (this.endAt !== undefined && this.received !== this.endAt)
       throw new LengthMismatchError(this.endAt, this.received);
     await this.alive;
-    await this.sending;
     const buffer = this.buffer;
     if (!buffer || this.fill === this.reserve) return;
     const sent = (this.multipart?.parts ?? []).reduce((n, p) => n + p.size, 0);
@@ -297,40 +294,18 @@ class PartWriter extends Writable {
   }
 
   /**
-   * Sends the full buffer as the next part. While it goes out the body keeps arriving into a
-   * second buffer, when the shared budget has one to spare; otherwise the write waits for the
-   * send and refills the same buffer.
+   * Sends the full buffer as the next part and refills it after. The body waits meanwhile (its
+   * socket's backpressure): a second buffer to fill during the send measured no faster against
+   * RGW here, and would double each upload's memory (docs/adr/0007-s3-blob-storage.md).
    */
   private async flush(): Promise<void> {
-    const full = this.buffer;
-    if (!full) return;
+    const buffer = this.buffer;
+    if (!buffer) return;
     await this.alive;
+    this.sending = this.sendPart(buffer, this.fill, this.pieces, this.reserve);
     await this.sending;
-    const [size, pieces, reserve] = [this.fill, this.pieces, this.reserve];
-    this.buffer = undefined;
     this.pieces = [];
     this.reserve = this.fill = this.shift = 0;
-    const sending = this.sendPart(full, size, pieces, reserve).then(
-      () => this.recycle(full),
-      (e: unknown) => {
-        partBuffers.release(full);
-        throw e;
-      },
-    );
-    this.sending = sending;
-    // A failed send fails the write at once, not at its next chunk.
-    sending.catch((e: unknown) => this.destroy(e instanceof Error ? e : new Error(String(e))));
-    const next = this.spare ?? partBuffers.tryAcquire(full.length);
-    this.spare = undefined;
-    if (next) this.buffer = next;
-    else await sending;
-  }
-
-  /** A sent part's buffer: refilled, kept as the spare, or given back when others wait for one. */
-  private recycle(buffer: Buffer): void {
-    if (!this.buffer) this.buffer = buffer;
-    else if (partBuffers.contended || this.spare) partBuffers.release(buffer);
-    else this.spare = buffer;
   }
 
   private async sendPart(
