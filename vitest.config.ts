@@ -61,7 +61,8 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
-          globalSetup: [POSTGRES],
+          // Ceph for the replicas' S3 bucket (test/e2e/replicas.test.ts).
+          globalSetup: [POSTGRES, CEPH],
           fileParallelism: false,
           testTimeout: 600_000,
         },

@@ -203,7 +203,7 @@ export interface ServerProcess {
  */
 const START_TIMEOUT_MS = 60_000;
 
-/** Runs `node dist/cli/main.js serve` on 127.0.0.1 with an ephemeral port and waits until it is ready. */
+/** Runs `node dist/cli/main.js serve` on 127.0.0.1 (an ephemeral port unless `listen` says) and waits until it is ready. */
 export async function startServerProcess(
   options: {
     dataDir?: string;
@@ -212,6 +212,11 @@ export async function startServerProcess(
     nodeArgs?: string[];
     /** Off unless asked for (see startServer). */
     auth?: boolean;
+    /**
+     * `HOST:PORT` to listen on instead of an ephemeral port: a replica restarted behind a load
+     * balancer must come back where the balancer sends it.
+     */
+    listen?: string;
   } = {},
 ): Promise<ServerProcess> {
   const dataDir = options.dataDir ?? (await makeTempDir());
@@ -222,7 +227,7 @@ export async function startServerProcess(
       CLI,
       'serve',
       '--listen',
-      '127.0.0.1:0',
+      options.listen ?? '127.0.0.1:0',
       '--data',
       dataDir,
       '--log-level',
