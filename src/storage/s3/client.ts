@@ -118,6 +118,8 @@ export interface S3Context {
   readonly client: S3Client;
   readonly bucket: string;
   readonly partSize: number;
+  /** A write that finds this many pieces joins them into one (config.ts). */
+  readonly joinPiecesAt: number;
   /** The object key of a storage key (the prefix added). */
   objectKey(key: string): string;
 }

@@ -14,6 +14,12 @@ export const MIN_PART_SIZE = 5 * MiB;
 export const MAX_PART_SIZE = 5 * 1024 * MiB;
 /** See docs/adr/0007-s3-blob-storage.md for the measurements behind the default. */
 export const DEFAULT_PART_SIZE = 8 * MiB;
+/**
+ * Pieces pile up only under clients of tiny chunks (1 KiB PATCHes: 8192 per 8 MiB part). Each
+ * adds ~70 bytes to the handle, rewritten with every write, and a GET when the part fills; at
+ * 1000 they are joined (re-sending at most a part's bytes, once per 1000 writes).
+ */
+export const DEFAULT_JOIN_PIECES_AT = 1000;
 
 export interface S3DriverOptions {
   bucket: string;
@@ -28,6 +34,11 @@ export interface S3DriverOptions {
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   /** Multipart part size in bytes, at least 5 MiB; announced as `OCI-Chunk-Min-Length`. */
   partSize?: number;
+  /**
+   * A write that finds this many pieces (tails of writes under a part) joins them into one;
+   * default {@link DEFAULT_JOIN_PIECES_AT}. Only tests set it.
+   */
+  joinPiecesAt?: number;
 }
 
 /** S3's bucket naming rules (the DNS-compatible subset every engine accepts). */
@@ -53,6 +64,9 @@ export function validateS3Options(
       `invalid S3 part size ${partSize}: between ${MIN_PART_SIZE} (5 MiB) and ${MAX_PART_SIZE} bytes`,
     );
   if (options.endpoint !== undefined) parseEndpoint(options.endpoint);
+  const join = options.joinPiecesAt;
+  if (join !== undefined && (!Number.isSafeInteger(join) || join < 1 || join > 5000))
+    throw new StorageError(`invalid joinPiecesAt ${join}: between 1 and 5000`);
   return { ...options, bucket, prefix: trimmed, partSize };
 }
 

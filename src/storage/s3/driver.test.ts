@@ -262,6 +262,47 @@ describe('S3 driver', () => {
     expect(partBuffers.lent).toBe(0);
   });
 
+  it('tiny chunks: pieces are joined before they pile up, and the handle before a join stays valid', async () => {
+    const prefix = `join-${randomUUID()}`;
+    const [first, second] = [
+      await driverAt(prefix, 0, { joinPiecesAt: 3 }),
+      await driverAt(prefix, 1, { joinPiecesAt: 3 }),
+    ];
+    const chunks = Array.from({ length: 10 }, (_, i) => randomBytes(i === 4 ? 1 : 700));
+    let handle = await first.beginUpload(randomUUID());
+    let size = 0;
+    let beforeJoin: { handle: UploadHandle; size: number } | undefined;
+    for (const [i, chunk] of chunks.entries()) {
+      const pieces = (JSON.parse(handle) as { pieces: unknown[] }).pieces.length;
+      expect(pieces).toBeLessThanOrEqual(3);
+      if (pieces === 3) beforeJoin ??= { handle, size };
+      ({ handle, size } = await (i % 2 ? second : first).writeUpload(
+        handle,
+        size,
+        Readable.from([chunk]),
+      ));
+    }
+    const all = Buffer.concat(chunks);
+    const read = await first.readUpload(handle);
+    expect((await readAll(read?.body ?? null)).equals(all)).toBe(true);
+    // The handle recorded before the first join still continues (the join wrote a new key), as
+    // when the registry never recorded the handles after it.
+    if (!beforeJoin) throw new Error('no join happened');
+    const head = all.subarray(0, beforeJoin.size);
+    const tail = Buffer.from('another ending');
+    const other = await second.writeUpload(
+      beforeJoin.handle,
+      beforeJoin.size,
+      Readable.from([tail]),
+    );
+    const hex = createHash('sha256').update(head).update(tail).digest('hex');
+    const key = `blobs/sha256/${hex.slice(0, 2)}/${hex}`;
+    await first.commitUpload(other.handle, other.size, key);
+    expect((await readAll(await second.read(key))).equals(Buffer.concat([head, tail]))).toBe(true);
+    expect(await leftovers(first)).toEqual([]);
+    expect(await collect(first.list('uploads'))).toEqual([]);
+  });
+
   it('a write cancelled by its signal mid-part rejects, gives its buffers back and keeps the old handle', async () => {
     const driver = await driverAt(`cancel-${randomUUID()}`);
     const blob = new Blob(20 * MiB);

@@ -44,7 +44,7 @@ import {
   type S3Context,
   type S3Traffic,
 } from './client.js';
-import { validateS3Options, type S3DriverOptions } from './config.js';
+import { DEFAULT_JOIN_PIECES_AT, validateS3Options, type S3DriverOptions } from './config.js';
 import {
   assertUploadId,
   dataKey,
@@ -94,6 +94,7 @@ export class S3Driver implements StorageDriver, S3Context {
   readonly name = 's3';
   readonly minChunkLength: number;
   readonly partSize: number;
+  readonly joinPiecesAt: number;
   readonly bucket: string;
   readonly client: S3Client;
   /** What this driver sent to the store (tests and benchmarks). */
@@ -108,6 +109,7 @@ export class S3Driver implements StorageDriver, S3Context {
     this.bucket = valid.bucket;
     this.prefix = valid.prefix === '' ? '' : `${valid.prefix}/`;
     this.partSize = valid.partSize;
+    this.joinPiecesAt = valid.joinPiecesAt ?? DEFAULT_JOIN_PIECES_AT;
     this.minChunkLength = valid.partSize;
     this.client = createClient(valid, this.traffic);
   }
@@ -300,8 +302,8 @@ export class S3Driver implements StorageDriver, S3Context {
     for await (const object of this.listObjects(UPLOADS)) {
       const [, id, name] = object.key.split('/');
       if (id === undefined) continue;
-      // piece-<offset>: the bytes known stored end where the last piece ends.
-      const offset = Number(/^piece-([0-9]+)$/.exec(name ?? '')?.[1] ?? 0);
+      // piece-<offset>[-<size>]: the bytes known stored end where the last piece ends.
+      const offset = Number(/^piece-([0-9]+)(?:-[0-9]+)?$/.exec(name ?? '')?.[1] ?? 0);
       note(id, offset + object.size, object.modifiedAt);
     }
     for await (const upload of this.listMultipart(DATA)) {

@@ -2,7 +2,8 @@
  * @module storage/s3/handle
  * An S3 upload's state, as the text handle the registry keeps in the upload row. The bytes
  * received so far are, in order: the multipart upload's parts (at `data/<id>`, each a full part),
- * then the pieces (`uploads/<id>/piece-<offset>`, small objects holding what did not fill a part).
+ * then the pieces (`uploads/<id>/piece-<offset>[-<size>]`, small objects holding what did not
+ * fill a part).
  *
  * A handle comes back from the database, so it is validated before use: it may only name this
  * upload's own keys (`data/<id>`, `uploads/<id>/piece-<offset>` at the offsets its sizes give),
@@ -54,6 +55,11 @@ export function piecesPrefix(id: string): string {
 
 export function pieceKey(id: string, offset: number): string {
   return `${piecesPrefix(id)}/piece-${offset}`;
+}
+
+/** Pieces joined into one: a key of its own, never one a handle may still name for a piece. */
+export function joinedPieceKey(id: string, offset: number, size: number): string {
+  return `${pieceKey(id, offset)}-${size}`;
 }
 
 export function assertUploadId(id: string): void {
@@ -120,7 +126,8 @@ export function parseHandle(handle: UploadHandle, id?: string): UploadState {
     const { key, size: pieceSize } = piece;
     if (!isCount(pieceSize) || pieceSize === 0) throw bad('invalid piece size');
     // The key is implied by the offset: a handle cannot point a piece at any other object.
-    if (key !== pieceKey(hid, offset)) throw bad('piece key does not match its offset');
+    if (key !== pieceKey(hid, offset) && key !== joinedPieceKey(hid, offset, pieceSize))
+      throw bad('piece key does not match its offset');
     assertKey(key);
     state.pieces.push({ key, size: pieceSize });
     offset += pieceSize;

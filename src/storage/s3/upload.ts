@@ -38,6 +38,7 @@ import { MAX_PART_SIZE, MIN_PART_SIZE } from './config.js';
 import { isMissing, isNoSuchUpload, wrap, type S3Context } from './client.js';
 import {
   dataKey,
+  joinedPieceKey,
   pieceKey,
   piecesSize,
   type Part,
@@ -212,6 +213,11 @@ class PartWriter extends Writable {
     return state;
   }
 
+  /** This write ends by joining the pieces into one (a part sent on the way empties them). */
+  private get joining(): boolean {
+    return this.pieces.length >= this.ctx.joinPiecesAt;
+  }
+
   /**
    * One part, or all the carried-over pieces when another replica's bigger part size left more
    * than a part of them (they go out together as one part then).
@@ -266,7 +272,8 @@ class PartWriter extends Writable {
   private async acquire(incoming: number): Promise<Buffer> {
     const room = this.capacity - this.reserve;
     const remaining = this.endAt === undefined ? Infinity : this.endAt - this.received + incoming;
-    const short = remaining < room;
+    // A write that will join the pieces (see finish) reads them into the front of its buffer.
+    const short = remaining < room && !this.joining;
     this.buffer = await partBuffers.acquire(
       short ? remaining : this.capacity,
       this.controller.signal,
@@ -282,6 +289,17 @@ class PartWriter extends Writable {
     const buffer = this.buffer;
     if (!buffer || this.fill === this.reserve) return;
     const sent = (this.multipart?.parts ?? []).reduce((n, p) => n + p.size, 0);
+    if (this.joining && this.shift === 0) {
+      // A client of tiny chunks: the pieces and this write's tail become one piece, so the
+      // handle (rewritten on every write) and the read-back at the next part stay small. It
+      // gets a new key, as the first piece is still named by the handle this write started from.
+      await readPieces(this.ctx, this.pieces, buffer, this.controller.signal);
+      const key = joinedPieceKey(this.id, sent, this.fill);
+      this.storing = this.put(key, buffer.subarray(0, this.fill));
+      await this.storing;
+      this.pieces = [{ key, size: this.fill }];
+      return;
+    }
     const offset = sent + this.reserve;
     const key = pieceKey(this.id, offset);
     const size = this.fill - this.reserve;
