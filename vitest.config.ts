@@ -57,6 +57,21 @@ export default defineConfig({
       },
       {
         extends: true,
+        // The OCI conformance port through nginx, against three replicas on PostgreSQL and Ceph
+        // RGW (test/helpers/replicas.ts): the scale-out mode as issue 17 asks for it.
+        test: {
+          name: 'http-replicas',
+          include: [
+            'test/http/conformance-blobs.test.ts',
+            'test/http/conformance-data.test.ts',
+            'test/http/conformance-ginkgo.test.ts',
+          ],
+          env: { BERTH_TEST_TOPOLOGY: 'replicas' },
+          globalSetup: [POSTGRES, CEPH],
+        },
+      },
+      {
+        extends: true,
         // Real clients and crash tests against the built server (dist/); run one file at a time.
         test: {
           name: 'e2e',

@@ -117,6 +117,7 @@ async function assembleApp(
     defaultNamespace: config.registry.defaultNamespace,
     adminPassword: options.adminPassword,
     meta: config.meta,
+    storage: config.storage,
     onMetaRetry: (fields, msg) => {
       logRetry(fields, msg);
     },
@@ -141,6 +142,10 @@ async function assembleApp(
     meta: dataDir.meta,
     audit,
     onCredentialsChanged: (user) => auth?.forget(user),
+  });
+  // A password changed or a user disabled through another replica: its cached logins go too.
+  dataDir.meta.watchChanges((table) => {
+    if (table === 'users' || table === '*') auth?.forget();
   });
   const pulls = createPullLog({
     meta: dataDir.meta,

@@ -94,6 +94,10 @@ export interface UploadsTable {
   updated_at: string;
   /** The principal that started the session; only it may continue it. */
   owner: ColumnType<string, string | undefined, string>;
+  /** The storage driver's handle of the upload ('' before migration 0006). */
+  storage_handle: ColumnType<string, string | undefined, string>;
+  /** The running hash's saved state at `offset`; null when it was not saved. */
+  hash_state: ColumnType<Uint8Array | null, Uint8Array | null | undefined, Uint8Array | null>;
 }
 
 export interface UsersTable {

@@ -49,6 +49,7 @@ import type {
   NamespacePolicyPatch,
   NamespaceRow,
   RetentionMeta,
+  NewUpload,
   UploadRow,
 } from './store.js';
 
@@ -82,6 +83,14 @@ export interface SqlMetaStoreOptions {
   lockKeys?: KeyLock;
   /** With it, manifest reads are cached while the stamp stays (manifest-cache.ts). */
   changeStamp?: ChangeStamp;
+  /** Other processes' writes, where the engine reports them (PostgreSQL's change feed). */
+  changes?: ChangeWatcher;
+}
+
+/** What `watchChanges` reads from, and what `close` ends with the store. */
+export interface ChangeWatcher {
+  watch(listener: (table: string) => void): () => void;
+  close(): Promise<void>;
 }
 
 export function createSqlMetaStore(db: Db, options: SqlMetaStoreOptions = {}): MetaStore {
@@ -104,6 +113,7 @@ export function createSqlMetaStore(db: Db, options: SqlMetaStoreOptions = {}): M
       unflushed,
       options.changeStamp ? new ManifestCache(options.changeStamp) : null,
       lockKeys,
+      options.changes ?? null,
     ),
     mixins,
   );
@@ -123,10 +133,16 @@ class SqlMetaStore implements Omit<
     private readonly unflushed: UnflushedWrite,
     private readonly manifestCache: ManifestCache | null,
     private readonly lockKeys: KeyLock,
+    private readonly changes: ChangeWatcher | null,
   ) {}
 
   async close(): Promise<void> {
+    await this.changes?.close();
     await this.db.destroy();
+  }
+
+  watchChanges(listener: (table: string) => void): () => void {
+    return this.changes ? this.changes.watch(listener) : () => undefined;
   }
 
   // ── namespaces ──────────────────────────────────────────────────────────
@@ -613,7 +629,7 @@ class SqlMetaStore implements Omit<
 
   // ── uploads ─────────────────────────────────────────────────────────────
 
-  async createUpload(u: UploadRow): Promise<void> {
+  async createUpload(u: NewUpload): Promise<void> {
     // A new session holds no client bytes yet: losing it in a power cut costs the client a new
     // POST, while flushing it would cost every blob push one more fsync.
     await this.unflushed(this.db, (db) =>
@@ -627,6 +643,8 @@ class SqlMetaStore implements Omit<
           offset: u.offset,
           created_at: u.createdAt,
           updated_at: u.updatedAt,
+          storage_handle: u.handle ?? '',
+          hash_state: u.hashState ?? null,
         })
         .execute(),
     );
@@ -641,10 +659,20 @@ class SqlMetaStore implements Omit<
     return row ? toUploadRow(row) : null;
   }
 
-  async advanceUpload(id: string, from: number, to: number, at: string): Promise<boolean> {
+  async advanceUpload(
+    id: string,
+    from: number,
+    to: number,
+    at: string,
+    state?: Pick<UploadRow, 'handle' | 'hashState'>,
+  ): Promise<boolean> {
     const r = await this.db
       .updateTable('uploads')
-      .set({ offset: to, updated_at: at })
+      .set({
+        offset: to,
+        updated_at: at,
+        ...(state ? { storage_handle: state.handle, hash_state: state.hashState } : {}),
+      })
       .where('id', '=', id)
       .where('offset', '=', from)
       .executeTakeFirst();
@@ -1057,6 +1085,8 @@ function toUploadRow(row: {
   offset: number | string;
   created_at: string;
   updated_at: string;
+  storage_handle: string;
+  hash_state: Uint8Array | null;
 }): UploadRow {
   return {
     id: row.id,
@@ -1066,6 +1096,9 @@ function toUploadRow(row: {
     offset: Number(row.offset),
     createdAt: row.created_at,
     updatedAt: row.updated_at,
+    handle: row.storage_handle,
+    // Both drivers hand back a Buffer; a plain copy keeps the row free of driver types.
+    hashState: row.hash_state === null ? null : new Uint8Array(row.hash_state),
   };
 }
 

@@ -108,7 +108,15 @@ export interface UploadRow {
   offset: number;
   createdAt: string;
   updatedAt: string;
+  /** The storage driver's handle of the upload's bytes ('' for sessions older than handles). */
+  handle: string;
+  /** The running hash's saved state at `offset`, so any replica can go on hashing; or null. */
+  hashState: Uint8Array | null;
 }
+
+/** A new session: its handle and hash state may come with it or with its first write. */
+export type NewUpload = Omit<UploadRow, 'handle' | 'hashState'> &
+  Partial<Pick<UploadRow, 'handle' | 'hashState'>>;
 
 export interface NamespaceMeta {
   getNamespace(name: string): Promise<NamespaceRow | null>;
@@ -203,10 +211,19 @@ export interface ManifestMeta {
 }
 
 export interface UploadMeta {
-  createUpload(upload: UploadRow): Promise<void>;
+  createUpload(upload: NewUpload): Promise<void>;
   getUpload(id: string): Promise<UploadRow | null>;
-  /** Compare-and-set of the offset: false when another writer moved it first. */
-  advanceUpload(id: string, from: number, to: number, now: string): Promise<boolean>;
+  /**
+   * Compare-and-set of the offset: false when another writer moved it first. `state` is recorded
+   * with it (the driver's new handle and the hash state at `to`).
+   */
+  advanceUpload(
+    id: string,
+    from: number,
+    to: number,
+    now: string,
+    state?: Pick<UploadRow, 'handle' | 'hashState'>,
+  ): Promise<boolean>;
   deleteUpload(id: string): Promise<boolean>;
   /**
    * Links the finished blob and drops the upload row in one transaction. `ensureContent` runs
@@ -382,4 +399,10 @@ export interface MetaStore
     IdentityMeta,
     SharedStateMeta {
   close(): Promise<void>;
+  /**
+   * Tells `listener` the table of each change any process commits (`users`), or `*` when
+   * changes may have been missed, where the engine reports them
+   * (PostgreSQL); never called on SQLite, whose one server process sees its own writes.
+   */
+  watchChanges(listener: (table: string) => void): () => void;
 }

@@ -716,7 +716,15 @@ export function describeMetaStore(name: string, open: () => Promise<OpenedMetaSt
         offset: 0,
         createdAt: '2026-01-01T00:00:00.000Z',
         updatedAt: '2026-01-01T00:00:00.000Z',
+        handle: 'uploads/u-1',
+        hashState: null,
       };
+
+      it('a session made without handle or hash state reads back with empty ones', async () => {
+        const { id, repository, owner, algorithm, offset, createdAt, updatedAt } = session;
+        await meta.createUpload({ id, repository, owner, algorithm, offset, createdAt, updatedAt });
+        expect(await meta.getUpload('u-1')).toEqual({ ...session, handle: '', hashState: null });
+      });
 
       it('stores a session; the offset moves only from where the caller saw it', async () => {
         await meta.createUpload(session);
@@ -730,8 +738,16 @@ export function describeMetaStore(name: string, open: () => Promise<OpenedMetaSt
           updatedAt: '2026-01-01T00:01:00.000Z',
         });
         const big = 6 * 1024 ** 3 + 1;
-        expect(await meta.advanceUpload('u-1', 1000, big, '2026-01-01T00:03:00.000Z')).toBe(true);
-        expect((await meta.getUpload('u-1'))?.offset).toBe(big);
+        // With the offset go the driver's new handle and the running hash's state (bytes).
+        const hashState = new Uint8Array([0, 1, 2, 254, 255]);
+        const state = { handle: '{"parts":[1]}', hashState };
+        expect(await meta.advanceUpload('u-1', 1000, big, '2026-01-01T00:03:00.000Z', state)).toBe(
+          true,
+        );
+        expect(await meta.getUpload('u-1')).toMatchObject({ offset: big, ...state });
+        expect(await meta.advanceUpload('u-1', 1000, 5, '2026-01-01T00:04:00.000Z', state)).toBe(
+          false,
+        );
         expect(await meta.advanceUpload('u-2', 0, 10, '2026-01-01T00:03:00.000Z')).toBe(false);
         expect(await meta.deleteUpload('u-1')).toBe(true);
         expect(await meta.deleteUpload('u-1')).toBe(false);

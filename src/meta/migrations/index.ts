@@ -9,7 +9,9 @@ import { identity } from './0002-identity.js';
 import { pushedBy } from './0003-pushed-by.js';
 import { namespacePolicies } from './0004-namespace-policies.js';
 import { lifecycle } from './0005-lifecycle.js';
+import { uploadHandles } from './0006-upload-handles.js';
 import { sharedSessions } from './0007-shared-sessions.js';
+import { changeFeed } from './0008-change-feed.js';
 
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001-initial': initial,
@@ -17,7 +19,9 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0003-pushed-by': pushedBy,
   '0004-namespace-policies': namespacePolicies,
   '0005-lifecycle': lifecycle,
+  '0006-upload-handles': uploadHandles,
   '0007-shared-sessions': sharedSessions,
+  '0008-change-feed': changeFeed,
 };
 
 /**
