@@ -103,13 +103,29 @@ export function isAbort(e: unknown): boolean {
   return errorCode(e) === 'AbortError';
 }
 
+/**
+ * What an S3 failure keeps as a StorageError's cause: its code, status, message and request id
+ * (for the store's logs). The SDK's error also holds the raw response with its socket, which
+ * would make every logged storage error a huge record.
+ */
+export function causeOf(e: unknown): Error {
+  if (!(e instanceof Error)) return new Error(String(e));
+  const meta = (e as { $metadata?: { requestId?: string } }).$metadata;
+  return Object.assign(new Error(e.message), {
+    name: e.name,
+    code: errorCode(e),
+    ...(statusOf(e) === undefined ? {} : { status: statusOf(e) }),
+    ...(meta?.requestId === undefined ? {} : { requestId: meta.requestId }),
+  });
+}
+
 export function wrap(e: unknown, op: string, key: string): Error {
   if (e instanceof StorageError) return e;
   if (isAbort(e) && e instanceof Error) return e;
   const status = statusOf(e);
   return new StorageError(
     `storage ${op} failed for ${key}: ${errorCode(e)}${status ? ` (HTTP ${status})` : ''}`,
-    { cause: e },
+    { cause: causeOf(e) },
   );
 }
 

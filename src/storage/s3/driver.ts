@@ -35,6 +35,7 @@ import {
 import {
   createClient,
   errorCode,
+  causeOf,
   isMissing,
   isNoSuchUpload,
   isNotImplemented,
@@ -79,7 +80,9 @@ export async function createS3Driver(options: S3DriverOptions): Promise<S3Driver
           ? 'access denied (check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)'
           : errorCode(e);
     driver.destroy();
-    throw new StorageError(`S3 bucket ${driver.bucket} cannot be used: ${why}`, { cause: e });
+    throw new StorageError(`S3 bucket ${driver.bucket} cannot be used: ${why}`, {
+      cause: causeOf(e),
+    });
   }
   return driver;
 }
@@ -211,7 +214,8 @@ export class S3Driver implements StorageDriver, S3Context {
         }),
       );
     } catch (e) {
-      if (isMissing(e)) throw new ObjectMissingError(`${from} does not exist`, { cause: e });
+      if (isMissing(e))
+        throw new ObjectMissingError(`${from} does not exist`, { cause: causeOf(e) });
       throw wrap(e, 'move', `${from} -> ${to}`);
     }
     await this.deleteObject(from);

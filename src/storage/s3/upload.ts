@@ -35,7 +35,7 @@ import {
 } from '../driver.js';
 import { partBuffers } from './buffers.js';
 import { MAX_PART_SIZE, MIN_PART_SIZE } from './config.js';
-import { isMissing, isNoSuchUpload, wrap, type S3Context } from './client.js';
+import { causeOf, isMissing, isNoSuchUpload, wrap, type S3Context } from './client.js';
 import {
   dataKey,
   joinedPieceKey,
@@ -115,7 +115,9 @@ async function reopen(ctx: S3Context, state: UploadState): Promise<UploadState> 
     return next;
   } catch (e) {
     if (isMissing(e))
-      throw new ObjectMissingError(`upload ${state.id} does not exist any more`, { cause: e });
+      throw new ObjectMissingError(`upload ${state.id} does not exist any more`, {
+        cause: causeOf(e),
+      });
     throw wrap(e, 'reopen', key);
   }
 }
@@ -149,7 +151,9 @@ async function assertAlive(
     }
   } catch (e) {
     if (isMissing(e) || isNoSuchUpload(e))
-      throw new ObjectMissingError(`upload ${state.id} does not exist any more`, { cause: e });
+      throw new ObjectMissingError(`upload ${state.id} does not exist any more`, {
+        cause: causeOf(e),
+      });
     throw wrap(e, 'check', `upload ${state.id}`);
   }
 }
@@ -360,7 +364,9 @@ class PartWriter extends Writable {
       this.multipart.parts.push({ n, etag: sent.ETag, size });
     } catch (e) {
       if (isNoSuchUpload(e))
-        throw new ObjectMissingError(`upload ${this.id} does not exist any more`, { cause: e });
+        throw new ObjectMissingError(`upload ${this.id} does not exist any more`, {
+          cause: causeOf(e),
+        });
       throw wrap(e, 'upload part', key);
     }
     // The pieces now live inside the part; their objects stay until commit or abort, since the
@@ -427,7 +433,7 @@ async function readInto(
     body = got.Body as Readable;
   } catch (e) {
     if (isMissing(e))
-      throw new ObjectMissingError(`${piece.key} does not exist any more`, { cause: e });
+      throw new ObjectMissingError(`${piece.key} does not exist any more`, { cause: causeOf(e) });
     throw wrap(e, 'read', piece.key);
   }
   let at = 0;
@@ -514,7 +520,9 @@ async function completeMultipart(
     );
   } catch (e) {
     if (isNoSuchUpload(e) || isMissing(e))
-      throw new ObjectMissingError(`upload ${state.id} does not exist any more`, { cause: e });
+      throw new ObjectMissingError(`upload ${state.id} does not exist any more`, {
+        cause: causeOf(e),
+      });
     throw wrap(e, 'complete', key);
   }
 }
@@ -544,7 +552,9 @@ async function assembleSmall(ctx: S3Context, state: UploadState): Promise<void> 
     else await withPieces(ctx, state.pieces, put);
   } catch (e) {
     if (isMissing(e))
-      throw new ObjectMissingError(`upload ${state.id} does not exist any more`, { cause: e });
+      throw new ObjectMissingError(`upload ${state.id} does not exist any more`, {
+        cause: causeOf(e),
+      });
     throw wrap(e, 'assemble', key);
   }
 }
