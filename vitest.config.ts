@@ -36,8 +36,12 @@ export default defineConfig({
         test: {
           name: 'http',
           include: ['test/http/**/*.test.ts'],
-          // Two replicas on one PostgreSQL database: in http-postgres, which starts the cluster.
-          exclude: [...configDefaults.exclude, 'test/http/replicas-shared-state.test.ts'],
+          // Replicas on shared engines: in the projects that start them.
+          exclude: [
+            ...configDefaults.exclude,
+            'test/http/replicas-shared-state.test.ts',
+            'test/http/replicas-gc.test.ts',
+          ],
         },
       },
       {
@@ -65,6 +69,7 @@ export default defineConfig({
             'test/http/conformance-blobs.test.ts',
             'test/http/conformance-data.test.ts',
             'test/http/conformance-ginkgo.test.ts',
+            'test/http/replicas-gc.test.ts',
           ],
           env: { BERTH_TEST_TOPOLOGY: 'replicas' },
           globalSetup: [POSTGRES, CEPH],

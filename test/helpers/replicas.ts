@@ -18,6 +18,8 @@ export interface ReplicaSet {
   balancer: LoadBalancer;
   metaUrl: string;
   storageUrl: string;
+  /** The bucket the replicas share. */
+  bucket: string;
   close(): Promise<void>;
 }
 
@@ -64,6 +66,7 @@ export async function startReplicaSet(options: {
       balancer,
       metaUrl: database.url,
       storageUrl: bucket.storageUrl(),
+      bucket: bucket.name,
       close,
     };
   } catch (e) {

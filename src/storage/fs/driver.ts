@@ -9,9 +9,10 @@ import { constants, createReadStream, type Dirent } from 'node:fs';
 import fs from 'node:fs/promises';
 import { writev } from 'node:fs';
 import path from 'node:path';
-import { finished, Writable, type Readable } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
 import type { ByteRange } from '../../core/types.js';
 import { noteSpentBytes } from '../../runtime/spent-buffers.js';
+import { pump } from '../pump.js';
 import {
   assertKey,
   LengthMismatchError,
@@ -416,35 +417,6 @@ class PositionedWriter extends Writable {
   private mismatch(reached: number): LengthMismatchError {
     return new LengthMismatchError((this.endAt ?? 0) - this.start, reached - this.start);
   }
-}
-
-/**
- * Streams `body` into `sink` as pipeline() would, except that a failing sink (a full disk) only
- * unpipes the body instead of destroying it: the body is the caller's. An HTTP request destroyed
- * here would leave its connection stuck with the unread rest of the body; left alone, the server
- * reads the rest of it, then answers and closes (http/errors.ts).
- */
-function pump(body: Readable, sink: Writable, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const abort = (): void => {
-      sink.destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
-    };
-    // The body failing (a client gone mid-chunk) fails the write.
-    const stopWatchingBody = finished(body, (err) => {
-      if (err) sink.destroy(err);
-    });
-    finished(sink, (err) => {
-      stopWatchingBody();
-      signal?.removeEventListener('abort', abort);
-      if (err) {
-        body.unpipe(sink);
-        reject(err);
-      } else resolve();
-    });
-    if (signal?.aborted) return abort();
-    signal?.addEventListener('abort', abort, { once: true });
-    body.pipe(sink);
-  });
 }
 
 /** `buffers` without their first `skip` bytes. */

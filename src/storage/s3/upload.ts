@@ -45,7 +45,7 @@ import {
   type Piece,
   type UploadState,
 } from './handle.js';
-import { pump } from './pump.js';
+import { pump } from '../pump.js';
 
 /** Writes `body` after the upload's `state.size` bytes; resolves with the new state. */
 export async function writeUpload(

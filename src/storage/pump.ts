@@ -1,8 +1,10 @@
 /**
- * @module storage/s3/pump
- * Streams a request body into a sink the way the filesystem driver does (fs/driver.ts `pump`):
- * a failing sink only unpipes the body, which is the caller's (an HTTP request destroyed here
- * would leave its connection stuck with the unread rest of the body).
+ * @module storage/pump
+ * Streams a request body into a driver's sink as pipeline() would, except that a failing sink (a
+ * full disk, a failed part upload) only unpipes the body instead of destroying it: the body is
+ * the caller's. An HTTP request destroyed here would leave its connection stuck with the unread
+ * rest of the body; left alone, the server reads the rest of it, then answers and closes
+ * (http/errors.ts). Shared by the filesystem and S3 drivers.
  */
 import { finished, type Readable, type Writable } from 'node:stream';
 
