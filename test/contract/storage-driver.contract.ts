@@ -367,14 +367,28 @@ export function describeStorageDriver(
         },
       );
 
-      it('a write whose new handle was never recorded is replaced by a write with the old one', async () => {
+      /**
+       * An upload with 100 bytes written and recorded, then a write of more than a part on the
+       * second instance that succeeds, but the registry fails before recording its new handle (a
+       * crash, a lost race): `recorded` is what the database still holds.
+       */
+      async function unrecordedWrite(): Promise<{
+        first: StorageDriver;
+        second: StorageDriver;
+        recorded: Session;
+        acknowledged: Buffer;
+      }> {
         const [first, second] = await pair();
         const session = await begin(first);
         const acknowledged = randomBytes(100);
         await write(first, session, [acknowledged]);
         const recorded = { ...session };
-        // It succeeds, but the registry fails before recording it (a crash, a lost race).
         await write(second, session, pieces(randomBytes(partOf(first) + 100), MiB));
+        return { first, second, recorded, acknowledged };
+      }
+
+      it('a write whose new handle was never recorded is replaced by a write with the old one', async () => {
+        const { first, second, recorded, acknowledged } = await unrecordedWrite();
         const retry = randomBytes(50);
         await write(second, recorded, [retry]);
         await commit(first, recorded, Buffer.concat([acknowledged, retry]));
@@ -382,12 +396,7 @@ export function describeStorageDriver(
       });
 
       it('a commit of the recorded handle and size leaves out a later write never recorded', async () => {
-        const [first, second] = await pair();
-        const session = await begin(first);
-        const acknowledged = randomBytes(100);
-        await write(first, session, [acknowledged]);
-        const recorded = { ...session };
-        await write(second, session, pieces(randomBytes(partOf(first) + 100), MiB));
+        const { first, second, recorded, acknowledged } = await unrecordedWrite();
         await commit(first, recorded, acknowledged, second);
         await expectNoUploads(first);
       });

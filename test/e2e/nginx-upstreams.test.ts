@@ -7,23 +7,21 @@
  * streams through (its first bytes reach a replica while the client is still sending), and of the
  * requests a replica drops, a GET is retried on the other replica while a PATCH is not.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
-import { createConnection, createServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { startNginx, stopAllNginx, type Nginx } from '../helpers/nginx.js';
 import { CLI } from '../helpers/server.js';
 import { runOk } from './images.js';
 
 const NAME = 'localhost';
 const CONNECTION = 'proxy_set_header Connection "";';
-// Debian's nginx lives in /usr/sbin, which a non-login PATH may lack.
-const NGINX = existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx';
 
 let work = '';
 let caPem = '';
@@ -101,29 +99,6 @@ async function stopReplica(replica: Replica): Promise<void> {
   await new Promise((resolve) => replica.server.close(resolve));
 }
 
-/** A port that was free a moment ago (nginx needs it in its config before it binds). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
 async function waitFor(condition: () => boolean, what: string): Promise<void> {
   for (const deadline = Date.now() + 30_000; !condition();) {
     if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
@@ -131,99 +106,34 @@ async function waitFor(condition: () => boolean, what: string): Promise<void> {
   }
 }
 
-interface Nginx {
-  port: number;
-  dir: string;
-  child: ChildProcess;
-  stop(): Promise<void>;
-}
-const running = new Set<Nginx>();
-
 /**
- * nginx in the foreground with what `berth nginx-config` prints for the two replicas (after
- * `edit`, for the staged failure), inside a minimal main config: everything nginx writes stays in
- * its own directory.
+ * nginx with what `berth nginx-config` prints for the two replicas (after `edit`, for the staged
+ * failure), inside the minimal main config of helpers/nginx.ts.
  */
-async function startNginx(
+async function startGenerated(
   label: string,
   edit: (text: string) => string = (t) => t,
 ): Promise<Nginx> {
-  for (let attempt = 1; ; attempt++) {
-    const port = await freePort();
-    const dir = path.join(work, `nginx-${label}-${attempt}`);
-    await mkdir(dir);
-    const { stdout: generated } = await runOk(process.execPath, [
-      CLI,
-      'nginx-config',
-      '--server-name',
-      NAME,
-      '--listen',
-      `127.0.0.1:${port}`,
-      ...replicas.flatMap((r) => ['--upstream', r.address]),
-      '--tls-cert',
-      path.join(work, 'tls', 'server.crt'),
-      '--tls-key',
-      path.join(work, 'tls', 'server.key'),
-    ]);
-    const file = path.join(dir, 'nginx.conf');
-    await writeFile(
-      file,
-      [
-        'daemon off;',
-        'worker_processes 1;',
-        // As root, nginx would otherwise run its worker as nobody, who cannot use the temp dirs.
-        ...(process.getuid?.() === 0 ? ['user root;'] : []),
-        `pid ${dir}/nginx.pid;`,
-        // warn: where nginx says "a client request body is buffered to a temporary file".
-        `error_log ${dir}/error.log warn;`,
-        'events { worker_connections 128; }',
-        'http {',
-        `    access_log ${dir}/access.log;`,
-        `    client_body_temp_path ${dir}/client_body;`,
-        `    proxy_temp_path ${dir}/proxy;`,
-        `    fastcgi_temp_path ${dir}/fastcgi;`,
-        `    uwsgi_temp_path ${dir}/uwsgi;`,
-        `    scgi_temp_path ${dir}/scgi;`,
-        edit(generated),
-        '}',
-        '',
-      ].join('\n'),
-    );
-    const child = spawn(NGINX, ['-c', file, '-p', `${dir}/`], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    // An object: the exit handler sets it, which flow analysis does not see.
-    const state = { alive: true };
-    void exited.then(() => (state.alive = false));
-    const deadline = Date.now() + 30_000;
-    while (Date.now() < deadline && state.alive && !(await canConnect(port))) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    if (state.alive && (await canConnect(port))) {
-      const nginx: Nginx = {
-        port,
-        dir,
-        child,
-        async stop() {
-          running.delete(nginx);
-          if (state.alive && child.pid !== undefined) process.kill(child.pid, 'SIGTERM');
-          await exited;
-        },
-      };
-      running.add(nginx);
-      return nginx;
-    }
-    if (state.alive && child.pid !== undefined) process.kill(child.pid, 'SIGTERM');
-    await exited;
-    const log = await readFile(path.join(dir, 'error.log'), 'utf8').catch(() => '');
-    // Another process may have taken the port between the probe and nginx's bind.
-    if (attempt < 3 && /Address already in use/.test(output + log)) continue;
-    throw new Error(`nginx did not start:\n${output}\n${log}`);
-  }
+  return startNginx({
+    label: `nginx-${label}`,
+    parent: work,
+    http: async (port) => {
+      const { stdout: generated } = await runOk(process.execPath, [
+        CLI,
+        'nginx-config',
+        '--server-name',
+        NAME,
+        '--listen',
+        `127.0.0.1:${port}`,
+        ...replicas.flatMap((r) => ['--upstream', r.address]),
+        '--tls-cert',
+        path.join(work, 'tls', 'server.crt'),
+        '--tls-key',
+        path.join(work, 'tls', 'server.key'),
+      ]);
+      return edit(generated);
+    },
+  });
 }
 
 interface Response {
@@ -298,7 +208,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const nginx of running) await nginx.stop();
+  await stopAllNginx();
   for (const replica of replicas) await stopReplica(replica);
   if (work) await rm(work, { recursive: true, force: true });
 });
@@ -307,7 +217,7 @@ describe('two replicas behind nginx as generated', () => {
   let nginx: Nginx;
 
   beforeAll(async () => {
-    nginx = await startNginx('generated');
+    nginx = await startGenerated('generated');
   });
 
   afterAll(async () => {
@@ -354,14 +264,14 @@ describe('two replicas behind nginx as generated', () => {
     expect(replicas.filter((r) => r.seen.includes(`PATCH ${id}`)).map((r) => r.name)).toEqual([
       received.name,
     ]);
-    const errors = await readFile(path.join(nginx.dir, 'error.log'), 'utf8');
+    const errors = await nginx.errors();
     expect(errors).not.toMatch(/buffered to a temporary file/);
   });
 });
 
 describe('staged failure: the generated text with one directive changed', () => {
   test('without the empty Connection header, nginx opens a connection per request', async () => {
-    const staged = await startNginx('connection-close', (text) => {
+    const staged = await startGenerated('connection-close', (text) => {
       expect(text.split(CONNECTION)).toHaveLength(2);
       return text.replace(CONNECTION, '# nginx sends its default, Connection: close');
     });
@@ -380,7 +290,7 @@ describe('staged failure: the generated text with one directive changed', () => 
 // defaults): each case starts an nginx of its own.
 describe('a replica that drops requests', () => {
   test('a GET it drops is retried on the other replica', async () => {
-    const nginx = await startNginx('retry-get');
+    const nginx = await startGenerated('retry-get');
     try {
       for (const id of ['drop-get-1', 'drop-get-2']) {
         // Round robin sends one of the two to replica a first.
@@ -398,7 +308,7 @@ describe('a replica that drops requests', () => {
   });
 
   test('a PATCH it drops is not retried: the client gets 502 and retries itself', async () => {
-    const nginx = await startNginx('retry-patch');
+    const nginx = await startGenerated('retry-patch');
     try {
       const statuses: Record<string, number> = {};
       for (const id of ['drop-patch-1', 'drop-patch-2']) {

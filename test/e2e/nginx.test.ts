@@ -9,25 +9,15 @@
  * fails with 413, and without `proxy_http_version 1.1` (for chunked uploads) or with request
  * buffering on, nginx spools the upload to a temp file, which the streaming checks catch.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import {
-  copyFile,
-  mkdir,
-  readFile,
-  readdir,
-  readlink,
-  rm,
-  stat,
-  writeFile,
-} from 'node:fs/promises';
+import { copyFile, mkdir, readFile, readdir, readlink, rm, stat } from 'node:fs/promises';
 import type { IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
-import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { startNginx, stopAllNginx, type Nginx as TestNginx } from '../helpers/nginx.js';
 import { ADMIN_PASSWORD, CLI, startServerProcess, type ServerProcess } from '../helpers/server.js';
 import {
   buildImage,
@@ -45,8 +35,6 @@ import {
 } from './images.js';
 
 const NAME = 'localhost';
-// Debian's nginx lives in /usr/sbin, which a non-login PATH may lack.
-const NGINX = existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx';
 const CREDS = `admin:${ADMIN_PASSWORD}`;
 
 let work = '';
@@ -59,16 +47,10 @@ let caPem = '';
 let big: StoredManifest<ImageManifest> | undefined;
 let bigLayout = '';
 
-interface Nginx {
-  port: number;
+interface Nginx extends TestNginx {
   /** `localhost:PORT`, as clients dial it. */
   host: string;
-  dir: string;
-  config: string;
-  child: ChildProcess;
-  stop(): Promise<void>;
 }
-const running = new Set<Nginx>();
 
 function bigImage(): StoredManifest<ImageManifest> {
   if (!big) throw new Error('the big image was not built');
@@ -84,32 +66,6 @@ function bigLayer(): { digest: string; size: number } {
 function upstream(): string {
   if (!berth) throw new Error('berth not started');
   return berth.host;
-}
-
-/** A port that was free a moment ago (nginx needs it in its config before it binds). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => {
-        if (address && typeof address === 'object') resolve(address.port);
-        else reject(new Error('no port'));
-      });
-    });
-  });
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
 
 /** `berth nginx-config` for this test's names, ports and certificate, exactly as printed. */
@@ -132,77 +88,19 @@ async function generatedConfig(port: number): Promise<string> {
 }
 
 /**
- * Runs nginx in the foreground with the generated server block (after `edit`, for the staged
- * failures) inside a minimal main config: everything nginx writes stays in its own directory.
+ * nginx with the generated server block (after `edit`, for the staged failures), inside the
+ * minimal main config of helpers/nginx.ts.
  */
-async function startNginx(
+async function startGenerated(
   label: string,
   edit: (text: string) => string = (t) => t,
 ): Promise<Nginx> {
-  for (let attempt = 1; ; attempt++) {
-    const port = await freePort();
-    const dir = path.join(work, `nginx-${label}-${attempt}`);
-    await mkdir(dir);
-    const server = edit(await generatedConfig(port));
-    const config = [
-      'daemon off;',
-      'worker_processes 1;',
-      // As root, nginx would otherwise run its worker as nobody, who cannot use the temp dirs.
-      ...(process.getuid?.() === 0 ? ['user root;'] : []),
-      `pid ${dir}/nginx.pid;`,
-      // warn: where nginx says "a client request body is buffered to a temporary file".
-      `error_log ${dir}/error.log warn;`,
-      'events { worker_connections 128; }',
-      'http {',
-      `    access_log ${dir}/access.log;`,
-      `    client_body_temp_path ${dir}/client_body;`,
-      `    proxy_temp_path ${dir}/proxy;`,
-      `    fastcgi_temp_path ${dir}/fastcgi;`,
-      `    uwsgi_temp_path ${dir}/uwsgi;`,
-      `    scgi_temp_path ${dir}/scgi;`,
-      server,
-      '}',
-      '',
-    ].join('\n');
-    const file = path.join(dir, 'nginx.conf');
-    await writeFile(file, config);
-    const child = spawn(NGINX, ['-c', file, '-p', `${dir}/`], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    // An object: the exit handler sets it, which flow analysis does not see.
-    const state = { alive: true };
-    void exited.then(() => (state.alive = false));
-    const deadline = Date.now() + 30_000;
-    while (Date.now() < deadline && state.alive && !(await canConnect(port))) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    if (state.alive && (await canConnect(port))) {
-      const nginx: Nginx = {
-        port,
-        host: `${NAME}:${port}`,
-        dir,
-        config,
-        child,
-        async stop() {
-          running.delete(nginx);
-          if (state.alive) child.kill('SIGTERM');
-          await exited;
-        },
-      };
-      running.add(nginx);
-      return nginx;
-    }
-    if (state.alive) child.kill('SIGTERM');
-    await exited;
-    const log = await readFile(path.join(dir, 'error.log'), 'utf8').catch(() => '');
-    // Another process may have taken the port between the probe and nginx's bind.
-    if (attempt < 3 && /Address already in use/.test(output + log)) continue;
-    throw new Error(`nginx did not start:\n${output}\n${log}`);
-  }
+  const nginx = await startNginx({
+    label: `nginx-${label}`,
+    parent: work,
+    http: async (port) => edit(await generatedConfig(port)),
+  });
+  return Object.assign(nginx, { host: `${NAME}:${nginx.port}` });
 }
 
 function skopeo(args: string[]): Promise<RunResult> {
@@ -342,10 +240,6 @@ async function nginxAccessLog(nginx: Nginx): Promise<NginxLogEntry[]> {
     .map((m) => ({ method: m[1] ?? '', url: m[2] ?? '', status: Number(m[3]) }));
 }
 
-async function nginxErrorLog(nginx: Nginx): Promise<string> {
-  return readFile(path.join(nginx.dir, 'error.log'), 'utf8');
-}
-
 /** The files under `dir` that process `pid` has open (deleted ones included), by /proc. */
 async function openFilesUnder(pid: number, dir: string): Promise<string[]> {
   const fds = await readdir(`/proc/${pid}/fd`).catch(() => []);
@@ -365,8 +259,7 @@ async function watchTempFiles<T>(
   nginx: Nginx,
   work: () => Promise<T>,
 ): Promise<{ result: T; seen: string[] }> {
-  const master = nginx.child.pid;
-  if (master === undefined) throw new Error('nginx has no pid');
+  const master = nginx.pid;
   const temp = [path.join(nginx.dir, 'client_body'), path.join(nginx.dir, 'proxy')];
   const seen = new Set<string>();
   const state = { done: false };
@@ -460,7 +353,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const nginx of running) await nginx.stop();
+  await stopAllNginx();
   await berth?.stop();
   if (work) await rm(work, { recursive: true, force: true });
 });
@@ -469,7 +362,7 @@ describe('with nginx as generated, TLS at nginx', () => {
   let nginx: Nginx;
 
   beforeAll(async () => {
-    nginx = await startNginx('generated');
+    nginx = await startGenerated('generated');
   });
 
   afterAll(async () => {
@@ -571,7 +464,7 @@ describe('with nginx as generated, TLS at nginx', () => {
     );
     // nginx passed the upload on as it arrived: it never wrote the body to a temp file.
     expect(push.seen).toEqual([]);
-    expect(await nginxErrorLog(nginx)).not.toMatch(/buffered to a temporary file/);
+    expect(await nginx.errors()).not.toMatch(/buffered to a temporary file/);
     await waitForBerthRequest(
       offset,
       (e) => e.method === 'PUT' && e.url === '/v2/library/e2e-nginx/manifests/v1',
@@ -598,7 +491,7 @@ describe('with nginx as generated, TLS at nginx', () => {
       ]),
     );
     expect(pull.seen).toEqual([]);
-    expect(await nginxErrorLog(nginx)).not.toMatch(/buffered to a temporary file/);
+    expect(await nginx.errors()).not.toMatch(/buffered to a temporary file/);
     const pulled = await readDirImage(out);
     expect(pulled.digest).toBe(image.digest);
     const file = dirBlobPath(out, layer.digest);
@@ -612,7 +505,7 @@ describe('with nginx as generated, TLS at nginx', () => {
     const size = 64 * 1024 * 1024;
     const upload = await watchTempFiles(nginx, () => chunkedUpload(nginx, repository, size));
     expect(upload.seen).toEqual([]);
-    expect(await nginxErrorLog(nginx)).not.toMatch(/buffered to a temporary file/);
+    expect(await nginx.errors()).not.toMatch(/buffered to a temporary file/);
     const head = await request(nginx, `/v2/${repository}/blobs/${upload.result}`, {
       method: 'HEAD',
       headers: { authorization: await bearerFor(nginx, repository) },
@@ -677,7 +570,7 @@ describe('with nginx as generated, TLS at nginx', () => {
 
 describe('staged failures: the generated config with one directive changed', () => {
   test('with client_max_body_size 1m the 200 MiB push fails with 413 at nginx', async () => {
-    const nginx = await startNginx('limit', (text) =>
+    const nginx = await startGenerated('limit', (text) =>
       replaceOnce(text, 'client_max_body_size 0;', 'client_max_body_size 1m;'),
     );
     try {
@@ -701,7 +594,7 @@ describe('staged failures: the generated config with one directive changed', () 
         (e) => e.status === 413 && e.url.startsWith('/v2/library/e2e-nginx-limited/blobs/uploads/'),
       );
       expect(refused.length).toBeGreaterThan(0);
-      expect(await nginxErrorLog(nginx)).toMatch(/client intended to send too large/);
+      expect(await nginx.errors()).toMatch(/client intended to send too large/);
       const manifest = await request(nginx, '/v2/library/e2e-nginx-limited/manifests/v1', {
         headers: { authorization: `Basic ${Buffer.from(CREDS).toString('base64')}` },
       });
@@ -712,7 +605,7 @@ describe('staged failures: the generated config with one directive changed', () 
   });
 
   test('without proxy_http_version 1.1 nginx spools a chunked upload to disk first', async () => {
-    const nginx = await startNginx('http10', (text) =>
+    const nginx = await startGenerated('http10', (text) =>
       replaceOnce(text, 'proxy_http_version 1.1;', '# proxy_http_version: the default, 1.0'),
     );
     try {
@@ -721,16 +614,14 @@ describe('staged failures: the generated config with one directive changed', () 
       );
       // The same two checks that found nothing with the generated config.
       expect(upload.seen.filter((f) => f.startsWith('client_body/')).length).toBeGreaterThan(0);
-      expect(await nginxErrorLog(nginx)).toMatch(
-        /a client request body is buffered to a temporary file/,
-      );
+      expect(await nginx.errors()).toMatch(/a client request body is buffered to a temporary file/);
     } finally {
       await nginx.stop();
     }
   });
 
   test('with proxy_request_buffering on nginx spools the upload to disk, which the checks see', async () => {
-    const nginx = await startNginx('buffered', (text) =>
+    const nginx = await startGenerated('buffered', (text) =>
       replaceOnce(text, 'proxy_request_buffering off;', 'proxy_request_buffering on;'),
     );
     try {
@@ -747,9 +638,7 @@ describe('staged failures: the generated config with one directive changed', () 
       );
       // The same two checks that found nothing with the generated config.
       expect(push.seen.filter((f) => f.startsWith('client_body/')).length).toBeGreaterThan(0);
-      expect(await nginxErrorLog(nginx)).toMatch(
-        /a client request body is buffered to a temporary file/,
-      );
+      expect(await nginx.errors()).toMatch(/a client request body is buffered to a temporary file/);
     } finally {
       await nginx.stop();
     }

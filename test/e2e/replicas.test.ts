@@ -14,7 +14,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { freePort, startLoadBalancer, type LoadBalancer } from '../helpers/load-balancer.js';
+import { startLoadBalancer, type LoadBalancer } from '../helpers/load-balancer.js';
+import { freePort } from '../helpers/net.js';
 import { createTestDatabase } from '../helpers/postgres.js';
 import {
   createTestBucket,

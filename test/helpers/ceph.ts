@@ -14,6 +14,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { freePorts } from './net.js';
 
 const run = promisify(execFile);
 
@@ -47,24 +48,6 @@ const STOP_GRACE_MS = 15_000;
  * its GC delay; a full OSD makes requests hang rather than fail, so the cap is well above that.
  */
 const MEMSTORE_BYTES = 6 * 1024 ** 3;
-
-/** `count` different TCP ports the OS reports free on 127.0.0.1 (from its ephemeral range). */
-async function freePorts(count: number): Promise<number[]> {
-  // Held open together, so the OS cannot hand out one of them twice.
-  const servers = Array.from({ length: count }, () => createServer());
-  const ports: number[] = [];
-  for (const server of servers) {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', resolve);
-    });
-    const address = server.address();
-    if (address === null || typeof address === 'string') throw new Error('no port');
-    ports.push(address.port);
-  }
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-  return ports;
-}
 
 async function isFree(port: number): Promise<boolean> {
   const server = createServer();

@@ -7,12 +7,12 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { chown, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { inject } from 'vitest';
+import { freePort } from './net.js';
 
 const run = promisify(execFile);
 
@@ -31,15 +31,6 @@ function binDir(): string {
   if (latest === undefined)
     throw new Error('PostgreSQL is not installed (apt-get install postgresql-15)');
   return `/usr/lib/postgresql/${latest}/bin`;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
 }
 
 export async function startPostgresCluster(): Promise<PostgresCluster> {
