@@ -188,7 +188,26 @@ async function removeOrphanDirs(): Promise<void> {
   }
 }
 
+/** Starts tried before a port taken by someone else in the meantime fails the run. */
+const PORT_CLASH_ATTEMPTS = 3;
+
+/**
+ * Ports are picked free and bound by the daemons a moment later: another process on the machine
+ * (a parallel test run, CI beside a developer) may take one in between. A daemon that then exits
+ * with EADDRINUSE (98) is a lost race, not a broken cluster: start again on other ports.
+ */
 export async function startCephCluster(): Promise<CephCluster> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startCephClusterOnce();
+    } catch (e) {
+      const clash = e instanceof Error && /exited \(98\)|Address already in use/.test(e.message);
+      if (!clash || attempt >= PORT_CLASH_ATTEMPTS) throw e;
+    }
+  }
+}
+
+async function startCephClusterOnce(): Promise<CephCluster> {
   const started = performance.now();
   const deadline = Date.now() + START_TIMEOUT_MS;
   await removeOrphanDirs();
