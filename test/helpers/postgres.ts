@@ -81,8 +81,13 @@ export async function startPostgresCluster(): Promise<PostgresCluster> {
       url,
       pid,
       async stop() {
-        // SIGINT: fast shutdown (sessions end, a clean checkpoint).
-        process.kill(pid, 'SIGINT');
+        // SIGINT: fast shutdown (sessions end, a clean checkpoint). A server already gone (a
+        // Ctrl-C reaches the whole process group) still leaves its directory to remove.
+        try {
+          process.kill(pid, 'SIGINT');
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
+        }
         if (server.exitCode === null && server.signalCode === null)
           await new Promise((resolve) => server.once('exit', resolve));
         await rm(dir, { recursive: true, force: true });
