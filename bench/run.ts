@@ -2,11 +2,11 @@
  * `npm run bench`: Berth side by side with the reference registry (CNCF Distribution), in one run,
  * on this machine. See bench/README.md for what each figure means.
  *
- *   npm run bench -- [--rounds N] [--quick] [--only a,b] [--candidate-only]
+ *   npm run bench -- [--rounds N] [--quick] [--only a,b] [--candidate-only] [--engines s3]
  *
  * Each round starts each registry on an empty data directory, runs the selected scenarios against
  * it and stops it; the order alternates between rounds. The machine's limits are measured once,
- * before the first round.
+ * before the first round. `--engines s3` runs the scale-out mode instead (scale-out.ts).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -35,6 +35,7 @@ import { catalog, tags } from './scenarios/listings.js';
 import { manifestGet, manifestHead, manifestPush } from './scenarios/manifests.js';
 import { startup } from './scenarios/startup.js';
 import { token } from './scenarios/token.js';
+import { runScaleOut, SCALE_OUT_NAMES } from './scale-out.js';
 
 const SCENARIOS: Scenario[] = [
   startup,
@@ -100,13 +101,17 @@ interface Options {
   quick: boolean;
   only: Set<string> | null;
   candidateOnly: boolean;
+  /** `embedded` (SQLite + files, the default) or `s3` (scale-out mode: PostgreSQL + Ceph RGW). */
+  engines: 'embedded' | 's3';
 }
 
 const USAGE = `usage: npm run bench -- [--rounds N] [--quick] [--only a,b,...] [--candidate-only]
   --rounds N         rounds, each registry once per round, order alternating (default 3; --quick: 1)
   --quick            a smoke run of a few minutes: 1 round, smaller sizes, shorter loads
   --only LIST        comma-separated, from: ${[LIMITS, ...SCENARIOS.map((s) => s.name)].join(', ')}
-  --candidate-only   measure Berth alone (no reference, no ratios)`;
+  --candidate-only   measure Berth alone (no reference, no ratios)
+  --engines s3       scale-out mode: Berth on PostgreSQL + Ceph RGW vs Distribution on Ceph RGW,
+                     then 1-3 Berth replicas behind nginx; --only from: ${SCALE_OUT_NAMES.join(', ')}`;
 
 function parseOptions(argv: string[]): Options {
   const { values } = parseArgs({
@@ -116,6 +121,7 @@ function parseOptions(argv: string[]): Options {
       quick: { type: 'boolean', default: false },
       only: { type: 'string' },
       'candidate-only': { type: 'boolean', default: false },
+      engines: { type: 'string', default: 'embedded' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -128,6 +134,10 @@ function parseOptions(argv: string[]): Options {
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 50) {
     throw new Error(`--rounds must be an integer from 1 to 50\n${USAGE}`);
   }
+  const engines = values.engines;
+  if (engines !== 'embedded' && engines !== 's3') {
+    throw new Error(`--engines must be embedded or s3\n${USAGE}`);
+  }
   let only: Set<string> | null = null;
   if (values.only !== undefined) {
     only = new Set(
@@ -136,11 +146,13 @@ function parseOptions(argv: string[]): Options {
         .map((s) => s.trim())
         .filter((s) => s !== ''),
     );
-    const known = new Set([LIMITS, ...SCENARIOS.map((s) => s.name)]);
+    const known = new Set(
+      engines === 's3' ? SCALE_OUT_NAMES : [LIMITS, ...SCENARIOS.map((s) => s.name)],
+    );
     const unknown = [...only].filter((name) => !known.has(name));
     if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(', ')}\n${USAGE}`);
   }
-  return { rounds, quick: values.quick, only, candidateOnly: values['candidate-only'] };
+  return { rounds, quick: values.quick, only, candidateOnly: values['candidate-only'], engines };
 }
 
 const started = performance.now();
@@ -273,6 +285,10 @@ async function main(): Promise<void> {
 
   const blobs = new BlobFactory();
   log('computing the digests of the test blobs');
+  if (options.engines === 's3') {
+    await runScaleOut(options, sizes, blobs, machine, referenceVersion, log);
+    return;
+  }
   for (const scenario of selected) scenario.prepare?.(blobs, sizes);
 
   let limits: Limit[] = [];

@@ -40,7 +40,10 @@ interface Recorder {
 
 class Connection {
   private buffer: Buffer = Buffer.alloc(0);
-  /** Bytes of the response in progress (head + body), -1 while the head is incomplete. */
+  /**
+   * Bytes of the response in progress (head + body) not yet dropped from `buffer`, -1 while the
+   * head is incomplete.
+   */
   private responseBytes = -1;
   private status = 0;
   private sentAt = 0n;
@@ -65,6 +68,12 @@ class Connection {
   }
 
   private receive(data: Buffer): void {
+    // A large body (a blob GET) is counted, not kept: concatenating it would cost quadratic time.
+    if (this.responseBytes >= 0 && this.buffer.length + data.length < this.responseBytes) {
+      this.responseBytes -= this.buffer.length + data.length;
+      this.buffer = Buffer.alloc(0);
+      return;
+    }
     this.buffer = this.buffer.length === 0 ? data : Buffer.concat([this.buffer, data]);
     for (;;) {
       if (this.responseBytes < 0 && !this.parseHead()) return;

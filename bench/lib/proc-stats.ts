@@ -3,7 +3,7 @@
  * and the larger wins: VmRSS sampled every 50 ms, and the kernel's own high-water mark VmHWM after
  * resetting it (`5` into /proc/PID/clear_refs), which also catches spikes between samples.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 
 const CLOCK_TICKS = readClockTicks();
@@ -86,4 +86,69 @@ export async function measure<T>(
   } finally {
     clearInterval(timer);
   }
+}
+
+/** `pid` and all its descendants alive now (from /proc/PID/task/TID/children). */
+export function processTree(pid: number): number[] {
+  const out: number[] = [];
+  const queue = [pid];
+  while (queue.length > 0) {
+    const next = queue.shift();
+    if (next === undefined) break;
+    out.push(next);
+    try {
+      for (const tid of readdirSync(`/proc/${next}/task`)) {
+        const children = readFileSync(`/proc/${next}/task/${tid}/children`, 'utf8').trim();
+        if (children !== '') queue.push(...children.split(' ').map(Number));
+      }
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return out;
+}
+
+/** The children of this process whose command name is one of `names` (e.g. Ceph's daemons). */
+export function childrenNamed(names: readonly string[]): number[] {
+  return processTree(process.pid).filter((pid) => {
+    try {
+      return names.includes(readFileSync(`/proc/${pid}/comm`, 'utf8').trim());
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** CPU seconds of several processes together; those that are gone count as 0. */
+export function cpuSecondsOf(pids: readonly number[]): number {
+  let sum = 0;
+  for (const pid of pids) {
+    try {
+      sum += cpuSeconds(pid);
+    } catch {
+      // Gone.
+    }
+  }
+  return sum;
+}
+
+/** Busy CPU seconds of the whole machine (all cores, every process), from /proc/stat. */
+export function machineBusySeconds(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+  const [, user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = line
+    .trim()
+    .split(/\s+/)
+    .map(Number);
+  return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS;
+}
+
+/**
+ * CPU seconds of this process's children that have ended and been reaped (cutime + cstime of
+ * /proc/self/stat): how the load generator's CPU is counted, as it ends with its load.
+ */
+export function reapedChildrenCpuSeconds(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields[0] is field 3: cutime (16) and cstime (17) are at 13 and 14.
+  return (Number(fields[13]) + Number(fields[14])) / CLOCK_TICKS;
 }

@@ -80,9 +80,27 @@ function killAllSync(): void {
   tempDirs.clear();
 }
 
+const cleanups = new Set<() => Promise<void>>();
+
+/**
+ * Registers the stop of something started by a helper that tracks its own processes (the engines
+ * of scale-out mode: Ceph, PostgreSQL, nginx); run by `cleanupAll` after the tracked children
+ * stop. Returns the function that unregisters it (call it once the thing stopped normally).
+ */
+export function registerCleanup(stop: () => Promise<void>): () => void {
+  cleanups.add(stop);
+  return () => cleanups.delete(stop);
+}
+
 /** Stops everything still running, gracefully; then removes the temporary directories. */
 export async function cleanupAll(): Promise<void> {
   await Promise.all([...children].map((c) => stopChild(c, 5_000)));
+  for (const stop of [...cleanups].reverse()) {
+    cleanups.delete(stop);
+    await stop().catch((err: unknown) => {
+      process.stderr.write(`bench: cleanup failed: ${String(err)}\n`);
+    });
+  }
   killAllSync();
 }
 

@@ -7,6 +7,9 @@
  * The reference runs without authentication, so Berth runs with `--no-auth` for the protocol
  * scenarios; scenarios that need the token realm get their own Berth with authentication on and a
  * known admin password (`BERTH_ADMIN_PASSWORD`).
+ *
+ * In scale-out mode (`engines`) both keep their blobs in an S3 bucket instead, and Berth its
+ * metadata in a PostgreSQL database.
  */
 import type { ChildProcess } from 'node:child_process';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -45,6 +48,19 @@ const BENCH_ADMIN = { user: 'admin', password: 'bench-admin-password' };
 export interface StartOptions {
   /** Authentication on (Berth only): `/v2/` answers 401 until a client signs in. */
   auth?: boolean;
+  /** Scale-out mode (`--engines s3`): metadata and blobs on real engines instead of `--data`. */
+  engines?: EngineTargets;
+}
+
+/** Where a registry keeps its state in scale-out mode: its own bucket, Berth its own database. */
+export interface EngineTargets {
+  /** `http://HOST:PORT` of the S3 gateway (or of the counting proxy in front of it). */
+  s3Endpoint: string;
+  bucket: string;
+  accessKey: string;
+  secretKey: string;
+  /** Berth's `--meta` (a PostgreSQL URL); the reference keeps its metadata in the bucket. */
+  metaUrl: string;
 }
 
 export interface RunningRegistry {
@@ -180,20 +196,58 @@ export async function startCandidate(options: StartOptions = {}): Promise<Runnin
     '--log-level',
     'error',
   ];
+  const engines = options.engines;
+  const engineEnv: NodeJS.ProcessEnv = {};
+  if (engines) {
+    const query = new URLSearchParams({
+      endpoint: engines.s3Endpoint,
+      region: 'us-east-1',
+      forcePathStyle: 'true',
+    });
+    args.push('--meta', engines.metaUrl, '--storage', `s3://${engines.bucket}?${query.toString()}`);
+    engineEnv['AWS_ACCESS_KEY_ID'] = engines.accessKey;
+    engineEnv['AWS_SECRET_ACCESS_KEY'] = engines.secretKey;
+  }
   if (options.auth !== true) {
     // Like the reference, which runs without authentication.
-    return launch('candidate', dataDir, port, process.execPath, [...args, '--no-auth']);
+    return launch('candidate', dataDir, port, process.execPath, [...args, '--no-auth'], {
+      env: engineEnv,
+    });
   }
   return launch('candidate', dataDir, port, process.execPath, args, {
-    env: { BERTH_AUTH: 'on', BERTH_ADMIN_PASSWORD: BENCH_ADMIN.password },
+    env: { ...engineEnv, BERTH_AUTH: 'on', BERTH_ADMIN_PASSWORD: BENCH_ADMIN.password },
     credentials: BENCH_ADMIN,
   });
 }
 
-export async function startReference(): Promise<RunningRegistry> {
+/**
+ * The reference's `storage.s3` section (the Distribution 2.8 `s3` driver). With `regionendpoint`
+ * set, 2.8 addresses buckets path-style (it has no `forcepathstyle` option; 3.0 added one).
+ * Redirects are off: by default it answers blob GETs with a 307 to a presigned S3 URL, and the
+ * comparison is of registries that serve the bytes themselves, as Berth does.
+ */
+function referenceS3Storage(engines: EngineTargets): string[] {
+  return [
+    '  s3:',
+    `    regionendpoint: ${engines.s3Endpoint}`,
+    '    region: us-east-1',
+    `    bucket: ${engines.bucket}`,
+    `    accesskey: ${engines.accessKey}`,
+    `    secretkey: ${engines.secretKey}`,
+    '    secure: false',
+    '    v4auth: true',
+    '  redirect:',
+    '    disable: true',
+  ];
+}
+
+export async function startReference(options: StartOptions = {}): Promise<RunningRegistry> {
   const dataDir = await makeTempDir('berth-bench-reference-');
   const port = await freePort();
   const config = path.join(dataDir, 'config.yml');
+  const storage = options.engines
+    ? referenceS3Storage(options.engines)
+    : ['  filesystem:', `    rootdirectory: ${path.join(dataDir, 'storage')}`];
   // Its best case as documented: errors-only logging and no access log; the in-memory blob
   // descriptor cache of the Debian package's own config. No auth, like Berth here.
   await writeFile(
@@ -205,8 +259,7 @@ export async function startReference(): Promise<RunningRegistry> {
       '  accesslog:',
       '    disabled: true',
       'storage:',
-      '  filesystem:',
-      `    rootdirectory: ${path.join(dataDir, 'storage')}`,
+      ...storage,
       '  delete:',
       '    enabled: true',
       '  cache:',
@@ -216,11 +269,14 @@ export async function startReference(): Promise<RunningRegistry> {
       '',
     ].join('\n'),
   );
-  return launch('reference', dataDir, port, REFERENCE_BIN, ['serve', config]);
+  // aws-sdk-go refuses to start (LoadCustomCABundleError) when AWS_CA_BUNDLE is set and the
+  // driver brings its own HTTP transport, as 2.8's does; the gateway is plain HTTP on loopback.
+  const env = options.engines ? { AWS_CA_BUNDLE: undefined } : {};
+  return launch('reference', dataDir, port, REFERENCE_BIN, ['serve', config], { env });
 }
 
 export function startRegistry(role: Role, options: StartOptions = {}): Promise<RunningRegistry> {
   if (role === 'reference' && options.auth === true)
     throw new Error('the reference runs without authentication: it has no token realm');
-  return role === 'candidate' ? startCandidate(options) : startReference();
+  return role === 'candidate' ? startCandidate(options) : startReference(options);
 }
