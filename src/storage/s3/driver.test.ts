@@ -430,6 +430,39 @@ describe('S3 driver', () => {
     expect(await collect(first.listUploads())).toEqual([]);
   });
 
+  it('two writers of one upload at the same offset: the recorded handle commits its own bytes', async () => {
+    // Two replicas (two gateways) given the same chunk position at once, e.g. a client sending
+    // two chunks of one session in parallel: both writes succeed in S3, the registry records one
+    // handle (its offset compare-and-set). Committing that handle must store exactly its bytes.
+    const prefix = `two-writers-${randomUUID()}`;
+    const [a, b] = await Promise.all([
+      driverAt(prefix, 0, { partSize: 5 * MiB }),
+      driverAt(prefix, 1, { partSize: 5 * MiB }),
+    ]);
+    const sha = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
+    // A blob under a part (its piece copied to data/), one over a part (the last piece copied as
+    // the last part), and a tail written after a piece (read back to fill a part).
+    for (const [head, tail] of [
+      [0, MiB],
+      [0, 6 * MiB],
+      [MiB, 5 * MiB + 3],
+    ] as const) {
+      const first = randomBytes(head);
+      let handle = await a.beginUpload(randomUUID());
+      if (head > 0) ({ handle } = await a.writeUpload(handle, 0, Readable.from([first])));
+      const mine = randomBytes(tail);
+      const theirs = randomBytes(tail);
+      const [won] = await Promise.all([
+        a.writeUpload(handle, head, Readable.from([mine])),
+        b.writeUpload(handle, head, Readable.from([theirs])),
+      ]);
+      const whole = Buffer.concat([first, mine]);
+      const key = `blobs/sha256/${sha(whole).slice(0, 2)}/${sha(whole)}`;
+      await b.commitUpload(won.handle, won.size, key);
+      expect(sha(await readAll(await a.read(key)))).toBe(sha(whole));
+    }
+  });
+
   it('refuses a handle tampered to name another upload or a blob', async () => {
     const prefix = `tamper-${randomUUID()}`;
     const driver = await driverAt(prefix, 0, { partSize: 5 * MiB });

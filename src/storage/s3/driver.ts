@@ -306,8 +306,8 @@ export class S3Driver implements StorageDriver, S3Context {
     for await (const object of this.listObjects(UPLOADS)) {
       const [, id, name] = object.key.split('/');
       if (id === undefined) continue;
-      // piece-<offset>[-<size>]: the bytes known stored end where the last piece ends.
-      const offset = Number(/^piece-([0-9]+)(?:-[0-9]+)?$/.exec(name ?? '')?.[1] ?? 0);
+      // piece-<offset>-<nonce>: the bytes known stored end where the last piece ends.
+      const offset = Number(/^piece-([0-9]+)-[0-9a-f]+$/.exec(name ?? '')?.[1] ?? 0);
       note(id, offset + object.size, object.modifiedAt);
     }
     for await (const upload of this.listMultipart(DATA)) {

@@ -2,13 +2,14 @@
  * @module storage/s3/handle
  * An S3 upload's state, as the text handle the registry keeps in the upload row. The bytes
  * received so far are, in order: the multipart upload's parts (at `data/<id>`, each a full part),
- * then the pieces (`uploads/<id>/piece-<offset>[-<size>]`, small objects holding what did not
+ * then the pieces (`uploads/<id>/piece-<offset>-<nonce>`, small objects holding what did not
  * fill a part).
  *
  * A handle comes back from the database, so it is validated before use: it may only name this
- * upload's own keys (`data/<id>`, `uploads/<id>/piece-<offset>` at the offsets its sizes give),
+ * upload's own keys (`data/<id>`, `uploads/<id>/piece-<offset>-…` at the offsets its sizes give),
  * never a blob or another upload's objects.
  */
+import { randomBytes } from 'node:crypto';
 import { assertKey, StorageError, type UploadHandle } from '../driver.js';
 import { MIN_PART_SIZE, MAX_PART_SIZE } from './config.js';
 
@@ -22,6 +23,11 @@ export interface Part {
 export interface Piece {
   key: string;
   size: number;
+  /**
+   * The ETag its PUT returned; reading the piece back is conditional on it (`If-Match`), a
+   * second guard beside the key's nonce against bytes the hash did not see.
+   */
+  etag: string;
 }
 
 export interface UploadState {
@@ -53,13 +59,25 @@ export function piecesPrefix(id: string): string {
   return `uploads/${id}`;
 }
 
+/**
+ * A new piece's key: its offset, and a nonce that no other write uses. A key is never written
+ * twice: a write whose handle is never recorded (failed, or lost the race to a second writer of
+ * the same upload at the same offset: two replicas, a client sending two chunks at once) cannot
+ * replace the bytes a recorded handle names, and RGW 16 ignores the copy preconditions
+ * (`x-amz-copy-source-if-match`) that could otherwise catch it at commit.
+ */
 export function pieceKey(id: string, offset: number): string {
-  return `${piecesPrefix(id)}/piece-${offset}`;
+  return `${piecesPrefix(id)}/piece-${offset}-${randomBytes(6).toString('hex')}`;
 }
 
-/** Pieces joined into one: a key of its own, never one a handle may still name for a piece. */
-export function joinedPieceKey(id: string, offset: number, size: number): string {
-  return `${pieceKey(id, offset)}-${size}`;
+/** Whether `key` is a piece key of upload `id` at `offset`. */
+function isPieceKey(key: unknown, id: string, offset: number): key is string {
+  const prefix = `${piecesPrefix(id)}/piece-${offset}-`;
+  return (
+    typeof key === 'string' &&
+    key.startsWith(prefix) &&
+    /^[0-9a-f]{12}$/.test(key.slice(prefix.length))
+  );
 }
 
 export function assertUploadId(id: string): void {
@@ -123,13 +141,14 @@ export function parseHandle(handle: UploadHandle, id?: string): UploadState {
   if (!Array.isArray(pieces) || pieces.length > MAX_PIECES) throw bad('invalid pieces');
   for (const piece of pieces as unknown[]) {
     if (!isRecord(piece)) throw bad('invalid piece');
-    const { key, size: pieceSize } = piece;
+    const { key, size: pieceSize, etag } = piece;
     if (!isCount(pieceSize) || pieceSize === 0) throw bad('invalid piece size');
+    if (typeof etag !== 'string' || !/^[\x20-\x7e]{1,256}$/.test(etag))
+      throw bad('invalid piece etag');
     // The key is implied by the offset: a handle cannot point a piece at any other object.
-    if (key !== pieceKey(hid, offset) && key !== joinedPieceKey(hid, offset, pieceSize))
-      throw bad('piece key does not match its offset');
+    if (!isPieceKey(key, hid, offset)) throw bad('piece key does not match its offset');
     assertKey(key);
-    state.pieces.push({ key, size: pieceSize });
+    state.pieces.push({ key, size: pieceSize, etag });
     offset += pieceSize;
   }
   if (done) {

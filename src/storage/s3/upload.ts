@@ -35,10 +35,16 @@ import {
 } from '../driver.js';
 import { partBuffers } from './buffers.js';
 import { MAX_PART_SIZE, MIN_PART_SIZE } from './config.js';
-import { causeOf, isMissing, isNoSuchUpload, wrap, type S3Context } from './client.js';
+import {
+  causeOf,
+  isMissing,
+  isNoSuchUpload,
+  isPreconditionFailed,
+  wrap,
+  type S3Context,
+} from './client.js';
 import {
   dataKey,
-  joinedPieceKey,
   pieceKey,
   piecesSize,
   type Part,
@@ -77,14 +83,16 @@ async function reopen(ctx: S3Context, state: UploadState): Promise<UploadState> 
   try {
     if (state.size < MIN_PART_SIZE) {
       const piece = pieceKey(state.id, 0);
-      await ctx.client.send(
+      const copied = await ctx.client.send(
         new CopyObjectCommand({
           Bucket: ctx.bucket,
           Key: ctx.objectKey(piece),
           CopySource: source,
         }),
       );
-      next.pieces.push({ key: piece, size: state.size });
+      const etag = copied.CopyObjectResult?.ETag;
+      if (!etag) throw new StorageError(`CopyObject into ${piece} returned no ETag`);
+      next.pieces.push({ key: piece, size: state.size, etag });
       return next;
     }
     const created = await ctx.client.send(
@@ -184,7 +192,7 @@ class PartWriter extends Writable {
   /** The part being sent. */
   private sending: Promise<void> | undefined;
   /** The piece being stored at the end. */
-  private storing: Promise<void> | undefined;
+  private storing: Promise<string> | undefined;
 
   constructor(
     private readonly ctx: S3Context,
@@ -296,12 +304,11 @@ class PartWriter extends Writable {
     if (this.joining && this.shift === 0) {
       // A client of tiny chunks: the pieces and this write's tail become one piece, so the
       // handle (rewritten on every write) and the read-back at the next part stay small. It
-      // gets a new key, as the first piece is still named by the handle this write started from.
+      // gets a key of its own, as every piece does.
       await readPieces(this.ctx, this.pieces, buffer, this.controller.signal);
-      const key = joinedPieceKey(this.id, sent, this.fill);
+      const key = pieceKey(this.id, sent);
       this.storing = this.put(key, buffer.subarray(0, this.fill));
-      await this.storing;
-      this.pieces = [{ key, size: this.fill }];
+      this.pieces = [{ key, size: this.fill, etag: await this.storing }];
       return;
     }
     const offset = sent + this.reserve;
@@ -311,8 +318,7 @@ class PartWriter extends Writable {
       key,
       buffer.subarray(this.reserve - this.shift, this.fill - this.shift),
     );
-    await this.storing;
-    this.pieces.push({ key, size });
+    this.pieces.push({ key, size, etag: await this.storing });
   }
 
   /**
@@ -373,9 +379,10 @@ class PartWriter extends Writable {
     // handle this write started from still names them.
   }
 
-  private async put(key: string, body: Buffer): Promise<void> {
+  /** Stores a piece; its ETag. */
+  private async put(key: string, body: Buffer): Promise<string> {
     try {
-      await this.ctx.client.send(
+      const stored = await this.ctx.client.send(
         new PutObjectCommand({
           Bucket: this.ctx.bucket,
           Key: this.ctx.objectKey(key),
@@ -384,6 +391,8 @@ class PartWriter extends Writable {
         }),
         { abortSignal: this.controller.signal },
       );
+      if (!stored.ETag) throw new StorageError(`PutObject of ${key} returned no ETag`);
+      return stored.ETag;
     } catch (e) {
       throw wrap(e, 'write', key);
     }
@@ -427,13 +436,18 @@ async function readInto(
   let body: Readable;
   try {
     const got = await ctx.client.send(
-      new GetObjectCommand({ Bucket: ctx.bucket, Key: ctx.objectKey(piece.key) }),
+      new GetObjectCommand({
+        Bucket: ctx.bucket,
+        Key: ctx.objectKey(piece.key),
+        IfMatch: piece.etag,
+      }),
       sendOptions(signal),
     );
     body = got.Body as Readable;
   } catch (e) {
     if (isMissing(e))
       throw new ObjectMissingError(`${piece.key} does not exist any more`, { cause: causeOf(e) });
+    if (isPreconditionFailed(e)) throw pieceReplaced(piece, e);
     throw wrap(e, 'read', piece.key);
   }
   let at = 0;
@@ -494,7 +508,11 @@ async function completeMultipart(
     const [only] = state.pieces;
     if (only && state.pieces.length === 1) {
       const copied = await ctx.client.send(
-        new UploadPartCopyCommand({ ...common, CopySource: copySource(ctx, only.key) }),
+        new UploadPartCopyCommand({
+          ...common,
+          CopySource: copySource(ctx, only.key),
+          CopySourceIfMatch: only.etag,
+        }),
       );
       const etag = copied.CopyPartResult?.ETag;
       if (!etag) throw new StorageError(`UploadPartCopy into ${key} returned no ETag`);
@@ -523,6 +541,8 @@ async function completeMultipart(
       throw new ObjectMissingError(`upload ${state.id} does not exist any more`, {
         cause: causeOf(e),
       });
+    if (isPreconditionFailed(e) && state.pieces.length === 1 && state.pieces[0])
+      throw pieceReplaced(state.pieces[0], e);
     throw wrap(e, 'complete', key);
   }
 }
@@ -547,6 +567,7 @@ async function assembleSmall(ctx: S3Context, state: UploadState): Promise<void> 
           Bucket: ctx.bucket,
           Key: key,
           CopySource: copySource(ctx, only.key),
+          CopySourceIfMatch: only.etag,
         }),
       );
     else await withPieces(ctx, state.pieces, put);
@@ -555,6 +576,8 @@ async function assembleSmall(ctx: S3Context, state: UploadState): Promise<void> 
       throw new ObjectMissingError(`upload ${state.id} does not exist any more`, {
         cause: causeOf(e),
       });
+    if (isPreconditionFailed(e) && state.pieces.length === 1 && state.pieces[0])
+      throw pieceReplaced(state.pieces[0], e);
     throw wrap(e, 'assemble', key);
   }
 }
@@ -574,6 +597,14 @@ async function withPieces<T>(
   } finally {
     partBuffers.release(buffer);
   }
+}
+
+/** A piece whose object another writer replaced: the upload cannot be trusted any more. */
+function pieceReplaced(piece: Piece, e: unknown): StorageError {
+  return new StorageError(
+    `${piece.key} was replaced by another write to the same upload (two writers at once)`,
+    { cause: causeOf(e) },
+  );
 }
 
 function sendOptions(signal: AbortSignal | undefined): { abortSignal?: AbortSignal } {
