@@ -38,6 +38,13 @@ export interface BlobService {
     signal?: AbortSignal,
   ): Promise<{ info: BlobInfo; body: Readable }>;
   /**
+   * Where the client may fetch the blob's bytes itself (a presigned storage URL, valid for
+   * {@link READ_URL_SECONDS}), or null when Berth serves them: the storage does not redirect, or
+   * cannot find the bytes (`open` then takes the usual path to BLOB_UNKNOWN). The caller has
+   * checked the link (`stat`).
+   */
+  readUrl(digest: Digest): Promise<string | null>;
+  /**
    * Links a blob into `repo` without copying it: from `from` when given, else from wherever it is
    * stored. Null when it cannot be mounted (the caller starts an upload instead).
    */
@@ -61,6 +68,15 @@ export interface BlobService {
  * HEADed by many pushes at once costs one small write a second.
  */
 const TOUCH_EVERY_MS = 1000;
+
+/**
+ * How long a pull's presigned URL works. The URL is a bearer credential for the blob that Berth
+ * can no longer revoke (a removed user, a deleted blob), so it is short; a client follows the
+ * redirect at once, and the store checks the signature only when the GET starts, so a slow
+ * download of a large layer is not cut. Ten minutes rather than one leaves room for clock skew
+ * between Berth and the store and for a client that retries the same URL.
+ */
+export const READ_URL_SECONDS = 600;
 
 export function createBlobService(deps: {
   meta: BlobMeta & Pick<GcMeta, 'withBlobRow'>;
@@ -123,6 +139,11 @@ export function createBlobService(deps: {
         throw blobUnknown(digest);
       }
       return { info, body };
+    },
+
+    async readUrl(digest) {
+      if (!storage.readUrl) return null;
+      return storage.readUrl(blobKey(digest), { expiresInSeconds: READ_URL_SECONDS });
     },
 
     async mount(repo, digest, from, canRead) {

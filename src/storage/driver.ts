@@ -49,6 +49,13 @@ export interface StorageDriver {
     key: string,
     options?: { range?: ByteRange; signal?: AbortSignal },
   ): Promise<Readable | null>;
+  /**
+   * A URL that serves the object (a Range header included) to anyone holding it, without the
+   * registry, until it expires: pulls are then redirected there and the bytes skip Berth. Only
+   * drivers set up to hand reads off have it (S3 with `redirect=true`); null when the object is
+   * absent, and the caller then reads as usual (and finds the miss there).
+   */
+  readUrl?(key: string, options: { expiresInSeconds: number }): Promise<string | null>;
   /** Atomically creates or replaces a small object. */
   writeSmall(key: string, data: Uint8Array): Promise<void>;
   /** Idempotent. */

@@ -181,6 +181,17 @@ export async function getBlob(
     reply.code(200).header('content-length', info.size);
     return sendEmpty(reply);
   }
+  // Redirected only without If-Range: the store would compare it with its own ETag, not Berth's
+  // digest, and answer a resuming client the whole blob. A Range header goes along with the
+  // client to the URL, and the store honours it.
+  const location =
+    request.headers['if-range'] === undefined ? await registry.blobs.readUrl(digest) : null;
+  if (location !== null) {
+    // What describes a body Berth sends does not describe this empty answer.
+    for (const name of ['accept-ranges', 'etag', 'content-type']) reply.removeHeader(name);
+    reply.code(307).header('location', location);
+    return sendEmpty(reply);
+  }
   const range = wanted.kind === 'partial' ? wanted.range : undefined;
   const { body } = await registry.blobs.open(repo, digest, range);
   if (range) {

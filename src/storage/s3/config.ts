@@ -39,6 +39,11 @@ export interface S3DriverOptions {
    * default {@link DEFAULT_JOIN_PIECES_AT}. Only tests set it.
    */
   joinPiecesAt?: number;
+  /**
+   * Blob pulls are answered with a 307 to a presigned GET of the blob's data object, so the
+   * bytes flow from the store to the client and not through Berth (`redirect=true`).
+   */
+  redirect?: boolean;
 }
 
 /** S3's bucket naming rules (the DNS-compatible subset every engine accepts). */
@@ -86,9 +91,11 @@ function parseEndpoint(value: string): URL {
   return url;
 }
 
-const KNOWN_PARAMS = new Set(['endpoint', 'region', 'forcePathStyle', 'partSize']);
+const KNOWN_PARAMS = new Set(['endpoint', 'region', 'forcePathStyle', 'partSize', 'redirect']);
 
-/** Reads `s3://BUCKET[/PREFIX]?endpoint=…&region=…&forcePathStyle=true[&partSize=BYTES]`. */
+/**
+ * Reads `s3://BUCKET[/PREFIX]?endpoint=…&region=…&forcePathStyle=true[&partSize=BYTES][&redirect=true]`.
+ */
 export function parseS3Url(value: string): S3DriverOptions {
   let url: URL;
   try {
@@ -122,14 +129,10 @@ export function parseS3Url(value: string): S3DriverOptions {
       throw new StorageError(`invalid S3 region ${JSON.stringify(region)}`);
     options.region = region;
   }
-  const pathStyle = url.searchParams.get('forcePathStyle');
-  if (pathStyle !== null) {
-    if (pathStyle !== 'true' && pathStyle !== 'false')
-      throw new StorageError(
-        `forcePathStyle must be true or false, not ${JSON.stringify(pathStyle)}`,
-      );
-    options.forcePathStyle = pathStyle === 'true';
-  }
+  const pathStyle = flag(url, 'forcePathStyle');
+  if (pathStyle !== undefined) options.forcePathStyle = pathStyle;
+  const redirect = flag(url, 'redirect');
+  if (redirect !== undefined) options.redirect = redirect;
   const partSize = url.searchParams.get('partSize');
   if (partSize !== null) {
     if (!/^[0-9]{1,12}$/.test(partSize))
@@ -138,6 +141,14 @@ export function parseS3Url(value: string): S3DriverOptions {
   }
   validateS3Options(options);
   return options;
+}
+
+function flag(url: URL, name: string): boolean | undefined {
+  const value = url.searchParams.get(name);
+  if (value === null) return undefined;
+  if (value !== 'true' && value !== 'false')
+    throw new StorageError(`${name} must be true or false, not ${JSON.stringify(value)}`);
+  return value === 'true';
 }
 
 /** The URL for messages and logs: no password, even a mistaken one. */

@@ -513,6 +513,7 @@ describe('S3 driver', () => {
       forcePathStyle: true,
     });
     expect(parseS3Url('s3://bucket')).toEqual({ bucket: 'bucket' });
+    expect(parseS3Url('s3://bucket?redirect=true')).toEqual({ bucket: 'bucket', redirect: true });
     for (const [url, message] of [
       ['file:/data', /not an S3 storage URL/],
       ['s3://Bad_Bucket', /invalid S3 bucket name/],
@@ -521,6 +522,7 @@ describe('S3 driver', () => {
       ['s3://bucket?endpoint=nope', /not a URL/],
       ['s3://bucket?forcePathStyle=yes', /forcePathStyle must be true or false/],
       ['s3://bucket?partSize=1024', /invalid S3 part size/],
+      ['s3://bucket?redirect=1', /redirect must be true or false/],
       ['s3://bucket?region=EU%20West', /invalid S3 region/],
       ['s3://bucket?acl=public', /unknown parameter "acl"/],
       ['s3://bucket/a/.hidden', /invalid S3 key prefix/],

@@ -21,6 +21,7 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Readable } from 'node:stream';
 import type { ByteRange } from '../../core/types.js';
 import {
@@ -106,6 +107,8 @@ export class S3Driver implements StorageDriver, S3Context {
   private readonly pointers = new PointerCache();
   /** Cleared when the store answers a conditional PUT with 501 (Swift's s3api). */
   private conditionalPut = true;
+  /** Set by `redirect=true`: reads may be handed off as presigned URLs. */
+  private readonly redirect: boolean;
 
   constructor(options: S3DriverOptions) {
     const valid = validateS3Options(options);
@@ -114,6 +117,7 @@ export class S3Driver implements StorageDriver, S3Context {
     this.partSize = valid.partSize;
     this.joinPiecesAt = valid.joinPiecesAt ?? DEFAULT_JOIN_PIECES_AT;
     this.minChunkLength = valid.partSize;
+    this.redirect = valid.redirect ?? false;
     this.client = createClient(valid, this.traffic);
   }
 
@@ -163,6 +167,29 @@ export class S3Driver implements StorageDriver, S3Context {
     if (!head) return null;
     if (head.pointer) return this.readData(head.pointer, range, signal);
     return (await this.get(key, range, signal))?.body ?? null;
+  }
+
+  /**
+   * A presigned GET of the object's bytes (a pointer's data object), or null without `redirect`
+   * or when the object is absent. The pointer is HEADed each time rather than taken from the
+   * cache: a read can notice a cached pointer's data is gone and resolve again, a client holding
+   * a URL cannot (a blob collected and pushed again on another replica has new data). A 0-byte
+   * HEAD per pull is still far less than the blob. Signing is local: no request.
+   */
+  async readUrl(key: string, options: { expiresInSeconds: number }): Promise<string | null> {
+    if (!this.redirect) return null;
+    const head = await this.head(key);
+    if (!head) return null;
+    const target = head.pointer ? head.pointer.dataKey : key;
+    try {
+      return await getSignedUrl(
+        this.client,
+        new GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(target) }),
+        { expiresIn: options.expiresInSeconds },
+      );
+    } catch (e) {
+      throw wrap(e, 'sign', key);
+    }
   }
 
   async writeSmall(key: string, data: Uint8Array): Promise<void> {
