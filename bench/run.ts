@@ -16,9 +16,9 @@ import { parseArgs } from 'node:util';
 import { BlobFactory, MiB } from './lib/blobs.js';
 import { measureLimits, type Limit } from './lib/limits.js';
 import { cleanupAll, installCleanupHandlers } from './lib/procs.js';
-import { RegistryClient } from './lib/registry-client.js';
+import type { RegistryClient } from './lib/registry-client.js';
 import { formatLimits, formatSummary, summarize, type RoundResult } from './lib/report.js';
-import type { Figure, Scenario, ScenarioContext, Sizes } from './lib/scenario.js';
+import { scenarioContext, type Figure, type Scenario, type Sizes } from './lib/scenario.js';
 import {
   berthBuilt,
   ensureReference,
@@ -205,18 +205,13 @@ async function runRegistry(
   try {
     for (const scenario of scenarios) {
       const clients: RegistryClient[] = [];
-      const ctx: ScenarioContext = {
+      const ctx = scenarioContext({
         registry,
         blobs,
         sizes,
-        state: new Map(),
-        client(connections = 1) {
-          const client = new RegistryClient(registry.url, blobs, connections);
-          clients.push(client);
-          return client;
-        },
+        clients,
         log: (message) => log(`${name} ${scenario.name}: ${message}`),
-      };
+      });
       log(`${name}: ${scenario.name}`);
       try {
         figures.push(...(await scenario.run(ctx)));

@@ -29,7 +29,7 @@ import {
   MB,
   type Figure,
   type Scenario,
-  type ScenarioContext,
+  scenarioContext,
   type Sizes,
 } from './lib/scenario.js';
 import {
@@ -182,18 +182,13 @@ async function runScenarioOnEngines(
     log(
       `${name}: ${scenario.name} (Ceph ready in ${ceph.readyMs} ms, ${name} in ${running.readyMs.toFixed(0)} ms, pid ${running.pid})`,
     );
-    const ctx: ScenarioContext = {
+    const ctx = scenarioContext({
       registry: running,
       blobs,
       sizes,
-      state: new Map(),
-      client(connections = 1) {
-        const client = new RegistryClient(running.url, blobs, connections);
-        clients.push(client);
-        return client;
-      },
+      clients,
       log: (message) => log(`${name} ${scenario.name}: ${message}`),
-    };
+    });
     const before = counter.counts();
     try {
       const figures = await scenario.run(ctx);

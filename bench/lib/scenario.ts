@@ -4,7 +4,7 @@
  */
 import type { BlobFactory } from './blobs.js';
 import { measure, type Usage } from './proc-stats.js';
-import type { RegistryClient } from './registry-client.js';
+import { RegistryClient } from './registry-client.js';
 import type { RunningRegistry } from './servers.js';
 
 export type Better = 'higher' | 'lower';
@@ -56,6 +56,32 @@ export interface ScenarioContext {
   /** Shared by the scenarios of one server run (e.g. which repositories hold the base image). */
   state: Map<string, unknown>;
   log(message: string): void;
+}
+
+/**
+ * The context a scenario runs in against `registry`: its clients are added to `clients`, which
+ * the caller closes when the scenario ends; the log prefixes each line with `label`.
+ */
+export function scenarioContext(options: {
+  registry: RunningRegistry;
+  blobs: BlobFactory;
+  sizes: Sizes;
+  clients: RegistryClient[];
+  log: (message: string) => void;
+}): ScenarioContext {
+  const { registry, blobs, clients } = options;
+  return {
+    registry,
+    blobs,
+    sizes: options.sizes,
+    state: new Map(),
+    client(connections = 1) {
+      const client = new RegistryClient(registry.url, blobs, connections);
+      clients.push(client);
+      return client;
+    },
+    log: options.log,
+  };
 }
 
 export interface Scenario {
