@@ -479,6 +479,24 @@ describe('three replicas behind nginx, PostgreSQL and Ceph RGW', () => {
     expect(report.counts['corrupt-blob']).toBe(0);
     expect(report.counts['missing-blob']).toBe(0);
     expect(report.counts['broken-reference']).toBe(0);
+
+    // GC from the command line on the same URLs, while the replicas serve, without grace: it
+    // may take blobs no manifest names (the first test's hand-made upload), never this image's.
+    const gc = await run(
+      process.execPath,
+      [
+        ...[CLI, 'gc', '--json', '--grace', '0', '--data', victim.dataDir],
+        ...['--meta', metaUrl(), '--storage', victim.storageUrl],
+      ],
+      { ...process.env, ...s3Env() },
+    );
+    expect(gc.code, gc.stderr).toBe(0);
+    const collected = JSON.parse(gc.stdout) as { dryRun: boolean; removed: { blobs: string[] } };
+    expect(collected.dryRun).toBe(false);
+    const image = [manifest.config.digest, ...manifest.layers.map((l) => l.digest)];
+    expect(collected.removed.blobs.filter((b) => image.includes(b))).toEqual([]);
+    await dockerd.dockerOk(['pull', ref], { timeoutMs: 180_000 });
+    await dockerd.dockerOk(['rmi', ref]);
   });
 
   it('a tag moved on replica 1 reads moved on replica 2 at once; so does a password change', async () => {
