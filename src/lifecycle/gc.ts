@@ -72,6 +72,7 @@ export interface GcReport {
   /** The bytes of the removed blobs: the space reclaimed. */
   bytes: number;
   uploads: number;
+  /** Files under `blobs/` without a row, and upload bytes no blob key names (S3's data objects). */
   orphanFiles: number;
   /** Files a crashed run left in the trash, put back or removed. */
   trashSettled: number;
@@ -201,7 +202,10 @@ function push(map: Map<string, string[]>, key: string, value: string): void {
 
 export interface GcDeps {
   meta: GcMeta &
-    Pick<MetaStore, 'getBlob' | 'getNamespace' | 'listRepositories' | 'listStaleUploads'>;
+    Pick<
+      MetaStore,
+      'getBlob' | 'getNamespace' | 'getUpload' | 'listRepositories' | 'listStaleUploads'
+    >;
   storage: StorageDriver;
   uploads: UploadService;
 }
@@ -508,6 +512,15 @@ class Collection {
         });
         if (removed) this.report.orphanFiles += 1;
       }
+    }
+    // Upload bytes a crash left behind their commit (S3's data objects without a pointer).
+    if (storage.collectUnreferenced) {
+      this.check();
+      this.report.orphanFiles += await storage.collectUnreferenced({
+        olderThan: new Date(now() - ORPHAN_FILE_GRACE_MS),
+        dryRun: this.options.dryRun,
+        hasSession: async (id) => (await meta.getUpload(id)) !== null,
+      });
     }
   }
 

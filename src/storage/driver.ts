@@ -109,6 +109,17 @@ export interface StorageDriver {
   abortUpload(id: string, handle?: UploadHandle): Promise<void>;
   /** Uploads that have something stored, with the time of their last write where known. */
   listUploads(): AsyncIterable<{ id: string; modifiedAt?: Date; size: number }>;
+  /**
+   * Only for drivers that keep an upload's bytes apart from the key they were committed to (S3:
+   * `data/<id>` behind a pointer): removes those no key names any more and no session owns
+   * (`hasSession(upload id)`), last written before `olderThan` (unless `dryRun`); how many. The
+   * filesystem renames an upload into place, so it leaves nothing of the kind.
+   */
+  collectUnreferenced?(options: {
+    olderThan: Date;
+    dryRun: boolean;
+    hasSession: (id: string) => Promise<boolean>;
+  }): Promise<number>;
 }
 
 /**

@@ -430,6 +430,57 @@ describe('S3 driver', () => {
     expect(await collect(first.listUploads())).toEqual([]);
   });
 
+  it('collects data objects no pointer names and no session owns, and nothing else', async () => {
+    const prefix = `unreferenced-${randomUUID()}`;
+    const driver = await driverAt(prefix, 0, { partSize: 5 * MiB });
+    const dataObjects = async (): Promise<string[]> => (await collect(driver.list('data'))).sort();
+    // A committed blob, and one whose pointer GC moved to the trash: both still named.
+    const kept = new Blob(MiB);
+    await driver.commitUpload(await push(driver, kept), kept.size, kept.key);
+    const trashed = new Blob(6 * MiB);
+    await driver.commitUpload(await push(driver, trashed), trashed.size, trashed.key);
+    await driver.move(trashed.key, `trash/sha256/${trashed.sha256}`);
+    // Assembled by readUpload, not committed: owned by its session while that lives.
+    const assembled = new Blob(2 * MiB);
+    const open = await push(driver, assembled);
+    const read = await driver.readUpload(open);
+    read?.body.destroy();
+    const openId = (JSON.parse(open) as { id: string }).id;
+    // A crash between assembly and pointer: nothing names it.
+    const lost = new Blob(3 * MiB);
+    const lostHandle = await push(driver, lost);
+    (await driver.readUpload(lostHandle))?.body.destroy();
+    const lostId = (JSON.parse(lostHandle) as { id: string }).id;
+    const all = await dataObjects();
+    expect(all).toHaveLength(4);
+
+    const future = new Date(Date.now() + 60_000);
+    const live = new Set([openId]);
+    const hasSession = (id: string) => Promise.resolve(live.has(id));
+    // Nothing is old enough yet; then a dry run counts without removing.
+    expect(
+      await driver.collectUnreferenced({ olderThan: new Date(0), dryRun: false, hasSession }),
+    ).toBe(0);
+    expect(await driver.collectUnreferenced({ olderThan: future, dryRun: true, hasSession })).toBe(
+      1,
+    );
+    expect(await dataObjects()).toEqual(all);
+    expect(await driver.collectUnreferenced({ olderThan: future, dryRun: false, hasSession })).toBe(
+      1,
+    );
+    expect(await dataObjects()).toEqual(all.filter((k) => k !== `data/${lostId}`));
+    // The session gone (expired without an abort): its assembly goes too.
+    live.clear();
+    expect(await driver.collectUnreferenced({ olderThan: future, dryRun: false, hasSession })).toBe(
+      1,
+    );
+    expect(await dataObjects()).toHaveLength(2);
+    expect(await digestOf(await driver.read(kept.key))).toBe(kept.sha256);
+    expect(await digestOf(await driver.read(`trash/sha256/${trashed.sha256}`))).toBe(
+      trashed.sha256,
+    );
+  });
+
   it('two writers of one upload at the same offset: the recorded handle commits its own bytes', async () => {
     // Two replicas (two gateways) given the same chunk position at once, e.g. a client sending
     // two chunks of one session in parallel: both writes succeed in S3, the registry records one

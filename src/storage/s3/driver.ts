@@ -345,6 +345,42 @@ export class S3Driver implements StorageDriver, S3Context {
     for (const [id, seen] of found) yield { id, ...seen };
   }
 
+  /**
+   * Data objects no pointer names and no upload owns, last written before `olderThan`: left by a
+   * crash between assembling an upload into `data/<id>` and writing its pointer, or by a session
+   * that expired after readUpload assembled it (ADR 0007 §10). Removed unless `dryRun`; their
+   * number. `hasSession(id)` says whether an upload session still owns `data/<id>`. The pointers
+   * are listed after those checks: a commit writes its pointer before its session row goes, so
+   * one that ends meanwhile is seen. Every committed blob's data is a candidate until its
+   * pointer is seen, so this costs a listing of the store and a HEAD per pointer not in the
+   * cache (GC runs it once a day by default).
+   */
+  async collectUnreferenced(options: {
+    olderThan: Date;
+    dryRun: boolean;
+    hasSession: (id: string) => Promise<boolean>;
+  }): Promise<number> {
+    const candidates = new Set<string>();
+    for await (const object of this.listObjects(DATA)) {
+      if (!object.modifiedAt || object.modifiedAt >= options.olderThan) continue;
+      const id = object.key.slice(DATA.length + 1);
+      if (id.includes('/') || (await options.hasSession(id))) continue;
+      candidates.add(object.key);
+    }
+    if (candidates.size === 0) return 0;
+    // Pointers are wherever commitUpload and move put them: every 0-byte object outside the
+    // driver's own folders.
+    for await (const object of this.listEverything()) {
+      if (object.size !== 0 || object.key.startsWith(`${DATA}/`)) continue;
+      if (object.key.startsWith(`${UPLOADS}/`)) continue;
+      const pointer = this.pointers.get(object.key) ?? (await this.head(object.key))?.pointer;
+      if (pointer) candidates.delete(pointer.dataKey);
+      if (candidates.size === 0) return 0;
+    }
+    if (!options.dryRun) for (const key of candidates) await this.deleteObject(key);
+    return candidates.size;
+  }
+
   // Internals.
 
   /** The bytes of a multipart upload's parts (its first 1000: a listing's estimate). */
@@ -508,11 +544,22 @@ export class S3Driver implements StorageDriver, S3Context {
       await Promise.all(keys.slice(i, i + DELETE_CONCURRENCY).map((k) => this.deleteObject(k)));
   }
 
-  private async *listObjects(
+  /** Every object of this driver (under its prefix). */
+  private listEverything(): AsyncIterable<{ key: string; size: number; modifiedAt?: Date }> {
+    return this.listFolder(this.prefix);
+  }
+
+  private listObjects(
     prefix: string,
   ): AsyncIterable<{ key: string; size: number; modifiedAt?: Date }> {
     // The prefix is a folder, as on a filesystem: `uploads` lists `uploads/…`, not `uploads2`.
-    const folder = `${this.objectKey(prefix)}/`;
+    return this.listFolder(`${this.objectKey(prefix)}/`);
+  }
+
+  /** Objects whose full key starts with `folder` (which includes the driver's prefix). */
+  private async *listFolder(
+    folder: string,
+  ): AsyncIterable<{ key: string; size: number; modifiedAt?: Date }> {
     let token: string | undefined;
     do {
       let page;
@@ -525,7 +572,7 @@ export class S3Driver implements StorageDriver, S3Context {
           }),
         );
       } catch (e) {
-        throw wrap(e, 'list', prefix);
+        throw wrap(e, 'list', folder);
       }
       for (const object of page.Contents ?? []) {
         if (!object.Key?.startsWith(folder)) continue;
