@@ -21,6 +21,7 @@ import { ConfigError } from './config/errors.js';
 import { redactMetaUrl } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { createRegistry, DEFAULT_GC_GRACE_MS, type Registry } from './registry/index.js';
+import { BLOB_SHARDS } from './registry/layout.js';
 import { openSqliteMetaStore } from './meta/sqlite/open.js';
 import type { RetryLog } from './meta/postgres/open.js';
 import type { MetaStore } from './meta/store.js';
@@ -80,7 +81,7 @@ export async function openDataDir(
   const root = path.resolve(dir);
   await fs.mkdir(root, { recursive: true, mode: 0o700 });
   const storageUrl = options.storage ?? `file:${root}`;
-  const storage = await openStorage(storageUrl);
+  const storage = await openStorage(storageUrl, { directories: BLOB_SHARDS });
   const layout = await readLayout(storage);
   if (layout !== null && layout !== LAYOUT_VERSION) {
     throw new ConfigError(

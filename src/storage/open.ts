@@ -4,13 +4,22 @@
  * or `s3://BUCKET[/PREFIX]?endpoint=…&region=…&forcePathStyle=true` (storage/s3).
  */
 import { ConfigError } from '../config/errors.js';
-import { BLOB_SHARDS } from '../registry/layout.js';
 import type { StorageDriver } from './driver.js';
 import { createFsDriver } from './fs/driver.js';
 
-export async function openStorage(url: string): Promise<StorageDriver> {
+/**
+ * `directories`: folders (as keys) a filesystem driver makes at open when missing (the caller's
+ * layout: the blob shards), so the first write into each does not pay for it.
+ */
+export async function openStorage(
+  url: string,
+  options: { directories?: readonly string[] } = {},
+): Promise<StorageDriver> {
   if (url.startsWith('file:')) {
-    return createFsDriver({ root: url.slice('file:'.length), directories: BLOB_SHARDS });
+    return createFsDriver({
+      root: url.slice('file:'.length),
+      ...(options.directories ? { directories: options.directories } : {}),
+    });
   }
   if (url.startsWith('s3://')) {
     // Loaded on use: the embedded default needs none of the AWS SDK's modules.

@@ -28,10 +28,7 @@ export interface ChangeFeed {
   close(): Promise<void>;
 }
 
-export async function openChangeFeed(
-  connectionString: string,
-  onError: (err: Error) => void = () => undefined,
-): Promise<ChangeFeed> {
+export async function openChangeFeed(connectionString: string): Promise<ChangeFeed> {
   const listeners = new Set<(table: string) => void>();
   let closed = false;
   let client: pg.Client | undefined;
@@ -45,7 +42,8 @@ export async function openChangeFeed(
   async function connect(): Promise<void> {
     const next = new pg.Client({ connectionString });
     next.on('notification', (message) => emit(message.payload ?? '*'));
-    next.on('error', (err) => lost(next, err));
+    // What was lost is reported to the watchers as `*`; the error itself changes nothing.
+    next.on('error', () => lost(next));
     next.on('end', () => lost(next));
     client = next;
     await next.connect();
@@ -59,11 +57,10 @@ export async function openChangeFeed(
     emit('*');
   }
 
-  function lost(which: pg.Client, err?: Error): void {
+  function lost(which: pg.Client): void {
     if (client !== which || closed) return;
     client = undefined;
     emit('*');
-    if (err) onError(err);
     which.end().catch(() => undefined);
     retryTimer = setTimeout(reconnect, delay);
     retryTimer.unref();
@@ -73,8 +70,8 @@ export async function openChangeFeed(
   function reconnect(): void {
     retryTimer = undefined;
     if (closed) return;
-    connect().catch((err: unknown) => {
-      if (client) lost(client, err instanceof Error ? err : new Error(String(err)));
+    connect().catch(() => {
+      if (client) lost(client);
     });
   }
 
