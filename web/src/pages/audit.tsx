@@ -3,7 +3,7 @@
  * actor, action and time, and paged backwards with "Show older events". Filters live in the
  * address so a filtered view can be shared.
  */
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { get, messageOf, query } from '../api';
 import {
   Badge,
@@ -69,9 +69,16 @@ export function AuditPage(props: { query: URLSearchParams }) {
   const [loadingMore, setLoadingMore] = useState(false);
 
   const filters = query({ actor, action, since, limit: PAGE_SIZE });
+  /** The filters the form was last filled from: the state's initial value covers the first. */
+  const formFilters = useRef(filters);
 
   useEffect(() => {
-    setForm({ actor, action, since: isoToLocal(since) });
+    // Refilled only when the address changes (Back, Clear, a link), not after the first render:
+    // what someone typed before this effect ran must stay.
+    if (formFilters.current !== filters) {
+      formFilters.current = filters;
+      setForm({ actor, action, since: isoToLocal(since) });
+    }
     const controller = new AbortController();
     setEvents(null);
     setError(null);
