@@ -10,6 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import type { DestinationStream } from 'pino';
 import type { Config } from './config/schema.js';
 import { parseListen } from './config/load.js';
+import { parseDuration } from './core/duration.js';
 import { openDataDir, registryFor, type DataDir } from './data-dir.js';
 import type { RetryLog } from './meta/postgres/open.js';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
@@ -162,6 +163,10 @@ async function assembleApp(
     meta: dataDir.meta,
     pulls,
     gc,
+    proxy: {
+      upstreamTimeoutMs: parseDuration(config.proxy.upstreamTimeout) ?? 30_000,
+      notFoundTtlMs: parseDuration(config.proxy.notFoundTtl) ?? 60_000,
+    },
     tokenTtlSeconds: config.auth.tokenTtlSeconds,
     externalUrl: config.externalUrl,
     trustedProxies: config.trustedProxies,

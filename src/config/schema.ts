@@ -134,6 +134,18 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    proxy: Type.Object(
+      {
+        /**
+         * Proxy namespaces: how long an upstream may take to connect and to answer, and the
+         * longest pause inside a body. A cached tag is served stale after it.
+         */
+        upstreamTimeout: Type.String({ pattern: DURATION_PATTERN, default: '30s' }),
+        /** How long an upstream's "not found" is believed before it is asked again. */
+        notFoundTtl: Type.String({ pattern: DURATION_PATTERN, default: '1m' }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     http: Type.Object(
       {
         /** A connection with no bytes moving for this long is closed (never a whole-request limit). */

@@ -19,6 +19,7 @@ import { apiPlugin, type TlsStatus } from './api/index.js';
 import { errorBody, handleError } from './errors.js';
 import { attachLazySchemas, lazySchemas } from './lazy-schemas.js';
 import { loadWebUi, type WebUi } from './ui.js';
+import { createNamespaceRouter } from '../federation/router.js';
 import { v2Plugin } from './v2/index.js';
 
 declare module 'fastify' {
@@ -43,6 +44,8 @@ export interface ServerOptions {
   pulls: PullLog;
   /** Garbage collection for the admin API. */
   gc: GcService;
+  /** Proxy namespaces' upstream timeout and 404 memory (config `proxy`). */
+  proxy: { upstreamTimeoutMs: number; notFoundTtlMs: number };
   tokenTtlSeconds: number;
   externalUrl: string | undefined;
   /** Proxies whose X-Forwarded-* headers are believed. */
@@ -125,7 +128,14 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       .send(errorBody(new RegistryError('UNSUPPORTED', 'not found')));
   });
 
+  const router = createNamespaceRouter({
+    registry: options.registry,
+    options: { ...options.proxy, maxManifestBytes: options.maxManifestBytes },
+    log: app.log,
+  });
+  app.addHook('onClose', () => router.close());
   await app.register(v2Plugin, {
+    router,
     registry: options.registry,
     maxManifestBytes: options.maxManifestBytes,
     auth: options.auth,
@@ -143,6 +153,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     audit: options.audit,
     meta: options.meta,
     gc: options.gc,
+    router,
     system: {
       version: VERSION,
       storageBackend: options.registry.storageBackend,

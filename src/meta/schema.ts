@@ -25,6 +25,8 @@ export interface NamespacesTable {
   quota_bytes: ColumnType<number | string | null, number | null | undefined, number | null>;
   /** JSON RetentionPolicy (core/retention-policy.ts); null for none. */
   retention: ColumnType<string | null, string | null | undefined, string | null>;
+  /** A proxy's or group's settings as JSON (core/federation.ts); null for hosted. */
+  federation: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface RepositoriesTable {

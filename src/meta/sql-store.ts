@@ -12,6 +12,7 @@ import {
   parseIndexChildren,
   type ImmutableTagRule,
 } from '../core/namespace-policy.js';
+import { readFederation, serializeFederation, type Federation } from '../core/federation.js';
 import { readStoredRetention } from '../core/retention-policy.js';
 import type { Page, PageRequest } from '../core/types.js';
 import type { GcMeta } from './gc.js';
@@ -68,6 +69,7 @@ const NAMESPACE_COLUMNS = [
   'n.index_children',
   'n.quota_bytes',
   'n.retention',
+  'n.federation',
 ] as const;
 
 /** A refused delete names at most this many of the manifests that list the content. */
@@ -156,13 +158,34 @@ class SqlMetaStore implements Omit<
     return row ? toNamespace(row) : null;
   }
 
-  async createNamespace(ns: { name: string; public: boolean }): Promise<boolean> {
+  async createNamespace(ns: {
+    name: string;
+    public: boolean;
+    federation?: Federation;
+  }): Promise<boolean> {
+    const federation = ns.federation ?? { kind: 'hosted' };
     const result = await this.db
       .insertInto('namespaces')
-      .values({ name: ns.name, public: ns.public ? 1 : 0, created_at: now() })
+      .values({
+        name: ns.name,
+        public: ns.public ? 1 : 0,
+        created_at: now(),
+        kind: federation.kind,
+        federation: serializeFederation(federation),
+      })
       .onConflict((oc) => oc.column('name').doNothing())
       .executeTakeFirst();
     return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
+  }
+
+  async setNamespaceFederation(name: string, federation: Federation): Promise<boolean> {
+    const r = await this.db
+      .updateTable('namespaces')
+      .set({ federation: serializeFederation(federation) })
+      .where('name', '=', name)
+      .where('kind', '=', federation.kind)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
   }
 
   async setNamespacePublic(name: string, isPublic: boolean): Promise<boolean> {
@@ -1116,10 +1139,13 @@ function toNamespace(row: {
   index_children: string | null;
   quota_bytes: number | string | null;
   retention: string | null;
+  federation: string | null;
 }): NamespaceRow {
+  const federation = readFederation(row.kind, row.federation);
   return {
     name: row.name,
-    kind: row.kind,
+    kind: federation.kind,
+    federation,
     public: Number(row.public) === 1,
     createdAt: row.created_at,
     immutableTags: parseTagList(row.immutable_tags),

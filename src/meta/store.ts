@@ -5,6 +5,7 @@
  * two writers can never interleave half-changes. Implemented once over the portable query layer
  * (`sql-store.ts`), with SQLite now and PostgreSQL later.
  */
+import type { Federation, NamespaceKind } from '../core/federation.js';
 import type { ImmutableTagRule } from '../core/namespace-policy.js';
 import type { QuotaExceeded } from '../core/quota.js';
 import type { RetentionPolicy } from '../core/retention-policy.js';
@@ -15,7 +16,9 @@ import type { SharedStateMeta } from './shared-state.js';
 
 export interface NamespaceRow {
   name: string;
-  kind: string;
+  kind: NamespaceKind;
+  /** What kind it is with its settings: a proxy's upstream, a group's members. */
+  federation: Federation;
   public: boolean;
   createdAt: string;
   /** Immutable-tag patterns (core/namespace-policy.ts); empty for none. */
@@ -120,8 +123,13 @@ export type NewUpload = Omit<UploadRow, 'handle' | 'hashState'> &
 
 export interface NamespaceMeta {
   getNamespace(name: string): Promise<NamespaceRow | null>;
-  /** False when it exists already. */
-  createNamespace(ns: { name: string; public: boolean }): Promise<boolean>;
+  /** False when it exists already. Hosted unless `federation` says otherwise. */
+  createNamespace(ns: { name: string; public: boolean; federation?: Federation }): Promise<boolean>;
+  /**
+   * Replaces a proxy's or group's settings (its kind stays: a hosted namespace never becomes a
+   * cache, nor the reverse). False when there is no such namespace of that kind.
+   */
+  setNamespaceFederation(name: string, federation: Federation): Promise<boolean>;
   setNamespacePublic(name: string, isPublic: boolean): Promise<boolean>;
   /** False when the namespace does not exist. */
   setNamespacePolicy(name: string, patch: NamespacePolicyPatch): Promise<boolean>;

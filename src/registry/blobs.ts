@@ -54,6 +54,8 @@ export interface BlobService {
     from: RepositoryRef | null,
     canRead: (source: RepositoryRef) => Promise<boolean>,
   ): Promise<BlobInfo | null>;
+  /** Whether the blob is stored at all, in any repository (no access decision: callers decide). */
+  exists(digest: Digest): Promise<boolean>;
   /**
    * Unlinks the blob from the repository; its bytes go when nothing else uses them (GC).
    * REFERENCED while a manifest of the repository lists it: its tags would then point at an
@@ -163,6 +165,8 @@ export function createBlobService(deps: {
       if (result === 'blob-missing') return null;
       return { digest, size: source.size };
     },
+
+    exists: async (digest) => (await meta.getBlob(digest)) !== null,
 
     async delete(repo, digest) {
       const result = await meta.unlinkBlob(repo.name, digest);

@@ -39,6 +39,8 @@ export interface ManifestService {
     extraTags: readonly Tag[],
     /** The pushing user, recorded for the web UI; null without authentication. */
     pushedBy: string | null,
+    /** A proxy's cache stores manifests before the content they list (fetched when pulled). */
+    overrides?: { verifyReferences?: boolean },
   ): Promise<PutManifestResult>;
   /**
    * By digest: the manifest and its tags (REFERENCED while an index of the repository
@@ -103,7 +105,7 @@ export function createManifestService(deps: {
       };
     },
 
-    async put(repo, ref, payload, contentType, extraTags, pushedBy) {
+    async put(repo, ref, payload, contentType, extraTags, pushedBy, overrides) {
       const parsed = parseManifest(payload, contentType);
       const digest = digestOf(
         payload,
@@ -126,7 +128,7 @@ export function createManifestService(deps: {
         subject: parsed.subject?.digest ?? null,
         annotations: parsed.annotations,
         references: parsed.references,
-        verifyReferences: options.verifyReferences,
+        verifyReferences: overrides?.verifyReferences ?? options.verifyReferences,
         indexChildren: options.indexChildren,
         tags,
         pushedBy,

@@ -11,10 +11,48 @@ import {
   parseTagPatterns,
 } from '../core/namespace-policy.js';
 import { validateRetention } from '../core/retention-policy.js';
+import {
+  DEFAULT_PROXY_TTL_SECONDS,
+  formatTtl,
+  parseProxyTtl,
+  parseUpstreamUrl,
+  type Federation,
+  type GroupSettings,
+  type ProxySettings,
+} from '../core/federation.js';
 import type { NamespaceMeta, NamespacePolicyPatch, NamespaceRow } from '../meta/store.js';
 
+/** A proxy's settings as an operator gives them (the TTL as a duration such as `6h`). */
+export interface ProxyInput {
+  url: string;
+  username?: string | null;
+  password?: string | null;
+  ttl?: string;
+}
+
+export interface GroupInput {
+  members: readonly string[];
+  pushTo?: string | null;
+}
+
 export interface NamespaceService {
-  create(name: string, options?: { public?: boolean }): Promise<NamespaceRow>;
+  /**
+   * Hosted unless `proxy` (a pull-through cache of that upstream) or `group` (members pulled from
+   * in order) is given. INVALID_REQUEST for bad settings: a URL that is no registry origin, a
+   * member that does not exist or is a group, a push member that is not a hosted member.
+   */
+  create(
+    name: string,
+    options?: { public?: boolean; proxy?: ProxyInput; group?: GroupInput },
+  ): Promise<NamespaceRow>;
+  /**
+   * Changes a proxy's upstream, credentials or TTL (absent fields stay; a null username drops
+   * the credentials), or a group's members and push member. A namespace keeps its kind.
+   */
+  updateFederation(
+    name: string,
+    change: { proxy?: Partial<ProxyInput>; group?: Partial<GroupInput> },
+  ): Promise<NamespaceRow>;
   list(): Promise<(NamespaceRow & { repositories: number })[]>;
   /**
    * Names and visibility only: what an access decision over all namespaces needs (the catalog),
@@ -52,10 +90,126 @@ export function createNamespaceService(deps: {
     }
   }
 
+  function proxySettings(input: ProxyInput, current?: ProxySettings): ProxySettings {
+    const username = input.username === undefined ? (current?.username ?? null) : input.username;
+    const password =
+      username === null
+        ? null
+        : input.password === undefined
+          ? (current?.password ?? null)
+          : input.password;
+    if (username !== null && (username === '' || password === null || password === ''))
+      throw new RegistryError(
+        'INVALID_REQUEST',
+        'an upstream username needs a password (and the reverse)',
+      );
+    return {
+      url: parseUpstreamUrl(input.url),
+      username,
+      password,
+      ttlSeconds:
+        input.ttl !== undefined
+          ? parseProxyTtl(input.ttl)
+          : (current?.ttlSeconds ?? DEFAULT_PROXY_TTL_SECONDS),
+    };
+  }
+
+  async function groupSettings(self: string, input: GroupInput): Promise<GroupSettings> {
+    const members = [...new Set(input.members.map((m) => m.trim()).filter((m) => m !== ''))];
+    if (members.length === 0)
+      throw new RegistryError('INVALID_REQUEST', 'a group needs at least one member namespace');
+    for (const member of members) {
+      const row = member === self ? null : await meta.getNamespace(member);
+      if (!row)
+        throw new RegistryError(
+          'INVALID_REQUEST',
+          `group member "${member}" is not an existing namespace`,
+          {
+            member,
+          },
+        );
+      if (row.kind === 'group')
+        throw new RegistryError(
+          'INVALID_REQUEST',
+          `group member "${member}" is a group itself; list its members instead`,
+          {
+            member,
+          },
+        );
+    }
+    const pushTo = input.pushTo ?? null;
+    if (pushTo !== null) {
+      if (!members.includes(pushTo))
+        throw new RegistryError(
+          'INVALID_REQUEST',
+          `the push member "${pushTo}" must be one of the group's members`,
+        );
+      if ((await meta.getNamespace(pushTo))?.kind !== 'hosted')
+        throw new RegistryError(
+          'INVALID_REQUEST',
+          `the push member "${pushTo}" must be a hosted namespace`,
+        );
+    }
+    return { members, pushTo };
+  }
+
+  async function federationFor(
+    name: string,
+    options: { proxy?: ProxyInput; group?: GroupInput },
+  ): Promise<Federation> {
+    if (options.proxy && options.group)
+      throw new RegistryError('INVALID_REQUEST', 'a namespace is a proxy or a group, not both');
+    if (options.proxy) return { kind: 'proxy', proxy: proxySettings(options.proxy) };
+    if (options.group) return { kind: 'group', group: await groupSettings(name, options.group) };
+    return { kind: 'hosted' };
+  }
+
+  async function existing(name: string): Promise<NamespaceRow> {
+    const row = await meta.getNamespace(name);
+    if (!row)
+      throw new RegistryError('NAME_UNKNOWN', `namespace "${name}" does not exist`, {
+        namespace: name,
+      });
+    return row;
+  }
+
   return {
+    async updateFederation(name, change) {
+      const row = await existing(name);
+      const f = row.federation;
+      let next: Federation;
+      if (f.kind === 'proxy' && change.proxy && !change.group) {
+        next = {
+          kind: 'proxy',
+          proxy: proxySettings(
+            { ...f.proxy, ttl: formatTtl(f.proxy.ttlSeconds), ...change.proxy },
+            f.proxy,
+          ),
+        };
+      } else if (f.kind === 'group' && change.group && !change.proxy) {
+        const pushTo = change.group.pushTo === undefined ? f.group.pushTo : change.group.pushTo;
+        next = {
+          kind: 'group',
+          group: await groupSettings(name, {
+            members: change.group.members ?? f.group.members,
+            pushTo,
+          }),
+        };
+      } else {
+        throw new RegistryError(
+          'INVALID_REQUEST',
+          `namespace "${name}" is ${row.kind}: only a proxy's upstream settings or a group's members can change (a namespace keeps its kind)`,
+          { namespace: name, kind: row.kind },
+        );
+      }
+      if (!(await meta.setNamespaceFederation(name, next))) return existing(name);
+      return existing(name);
+    },
+
     async create(name, options = {}) {
       check(name);
-      if (!(await meta.createNamespace({ name, public: options.public ?? false }))) {
+      const federation = await federationFor(name, options);
+      if (!(await meta.createNamespace({ name, public: options.public ?? false, federation }))) {
         throw new RegistryError('DENIED', `namespace "${name}" already exists`, {
           namespace: name,
         });

@@ -7,6 +7,7 @@
  * A caller is identified in the route's onRequest hook, before the body is even read, so an
  * anonymous or unauthorized request learns nothing about what the body should have been.
  */
+import type { NamespaceRouter } from '../../federation/router.js';
 import type { Static, TSchema, TUnknown, TVoid } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { RegistryError } from '../../core/errors.js';
@@ -67,6 +68,8 @@ export interface ApiOptions {
   meta: MetaStore;
   /** Garbage collection (lifecycle/gc-service.ts). */
   gc: GcService;
+  /** Proxy and group namespaces: what this process last heard from each upstream. */
+  router: NamespaceRouter;
   system: SystemInfo;
   /** A session ends after this long without a request (default 8 hours). */
   sessionIdleSeconds?: number;

@@ -16,6 +16,7 @@ import {
 import { RegistryError, manifestUnknown } from '../../core/errors.js';
 import { MediaType, SUPPORTED_MANIFEST_TYPES } from '../../core/media-types.js';
 import { parseTag, type Tag } from '../../core/names.js';
+import type { NamespaceRouter } from '../../federation/router.js';
 import type { Registry, RepositoryRef } from '../../registry/index.js';
 import { parseReadReference, parseReference } from '../../registry/manifests.js';
 import type { PullLog } from '../../registry/pull-log.js';
@@ -44,6 +45,8 @@ export interface V2Context extends AccessContext {
   audit: AuditLog;
   /** Manifest GETs are noted here for retention (written in batches). */
   pulls: PullLog;
+  /** Where content lives by the namespace's kind: hosted, a proxy's cache, a group's members. */
+  router: NamespaceRouter;
 }
 
 /** Pushes and deletes go to the audit log with who, what and from where. */
@@ -81,7 +84,9 @@ export async function getManifest(
   reference: string,
 ): Promise<void> {
   const { request, reply } = ctx;
-  const manifest = await ctx.registry.manifests.get(repo, parseReadReference(reference));
+  const served = await ctx.router.manifest(repo, parseReadReference(reference));
+  const manifest = served.value;
+  if (served.warning !== null) reply.header('warning', served.warning);
   if (!acceptsManifest(request.headers.accept, manifest.mediaType, SUPPORTED_MANIFEST_TYPES)) {
     throw manifestUnknown(
       reference,
@@ -148,21 +153,34 @@ export async function deleteManifest(
 
 export async function getBlob(
   ctx: V2Context,
-  repo: RepositoryRef,
+  requested: RepositoryRef,
   rawDigest: string,
 ): Promise<void> {
   const { request, reply, registry } = ctx;
   const digest = parseDigest(rawDigest);
+  const etag = `"${digest}"`;
+  const ranged =
+    request.headers.range !== undefined && ifRangeAllows(request.headers['if-range'], etag);
+  const source = await ctx.router.blob(
+    requested,
+    digest,
+    request.method === 'HEAD' ? 'head' : ranged ? 'range' : 'get',
+  );
+  reply.header('docker-content-digest', digest).header('content-type', MediaType.octetStream);
+  if (source.kind === 'upstream') {
+    // Not cached yet: the bytes stream from a proxy's upstream as they are cached.
+    reply.code(200);
+    if (source.size !== null) reply.header('content-length', source.size);
+    if (source.body === null) return sendEmpty(reply);
+    return reply.send(source.body);
+  }
+  // Where it is stored: the repository itself, or the member of a group that has it.
+  const repo = source.repo;
   const info =
     request.method === 'HEAD'
       ? await registry.blobs.check(repo, digest)
       : await registry.blobs.stat(repo, digest);
-  const etag = `"${digest}"`;
-  reply
-    .header('docker-content-digest', digest)
-    .header('accept-ranges', 'bytes')
-    .header('etag', etag)
-    .header('content-type', MediaType.octetStream);
+  reply.header('accept-ranges', 'bytes').header('etag', etag);
   const wanted =
     request.method === 'GET' && ifRangeAllows(request.headers['if-range'], etag)
       ? parseRange(request.headers.range, info.size)
@@ -307,15 +325,13 @@ export async function listTags(ctx: V2Context, repo: RepositoryRef): Promise<voi
   const n = parsePageSize(queryValue(request.query, 'n'));
   const last = queryValue(request.query, 'last');
   const limit = n === undefined ? MAX_TAGS_PAGE : Math.min(n, MAX_PAGE);
-  const page =
-    n === 0
-      ? await ctx.registry.discovery
-          .listTags(repo, { limit: 0 })
-          .then((p) => ({ ...p, more: false }))
-      : await ctx.registry.discovery.listTags(repo, {
-          limit,
-          ...(last !== undefined ? { after: last } : {}),
-        });
+  const served = await ctx.router.tags(repo, {
+    limit: n === 0 ? 0 : limit,
+    ...(n !== undefined ? { n } : {}),
+    ...(last !== undefined ? { last } : {}),
+  });
+  if (served.warning !== null) reply.header('warning', served.warning);
+  const page = n === 0 ? { items: [], more: false } : served.value;
   const lastItem = page.items.at(-1);
   if (page.more && lastItem !== undefined) {
     reply.header(
@@ -373,7 +389,9 @@ export async function listReferrers(
   const { request, reply } = ctx;
   const subject = parseDigest(rawDigest);
   const artifactType = queryValue(request.query, 'artifactType');
-  const index = await ctx.registry.discovery.referrers(repo, subject, artifactType);
+  const served = await ctx.router.referrers(repo, subject, artifactType);
+  const index = served.value;
+  if (served.warning !== null) reply.header('warning', served.warning);
   if (artifactType !== undefined) reply.header('oci-filters-applied', 'artifactType');
   reply.code(200).header('content-type', MediaType.ociIndex);
   return sendBuffer(reply, Buffer.from(JSON.stringify(index)));

@@ -11,6 +11,7 @@ import type { AuditLog } from '../../auth/audit.js';
 import type { AuthService, Authentication } from '../../auth/service.js';
 import { ANONYMOUS } from '../../auth/types.js';
 import type { IdentityMeta } from '../../meta/identity.js';
+import type { NamespaceRouter } from '../../federation/router.js';
 import type { Registry } from '../../registry/index.js';
 import type { PullLog } from '../../registry/pull-log.js';
 import {
@@ -32,6 +33,7 @@ export interface V2Options {
   audit: AuditLog;
   meta: IdentityMeta;
   pulls: PullLog;
+  router: NamespaceRouter;
   tokenTtlSeconds: number;
   /** Configured external URL (`https://host:port`), else derived from each request. */
   externalUrl: string | undefined;
@@ -95,6 +97,7 @@ export const v2Plugin: FastifyPluginAsync<V2Options> = async (app, options) => {
       owner: authn.principal.name,
       audit: options.audit,
       pulls: options.pulls,
+      router: options.router,
     };
     return dispatch(ctx, route);
   };
@@ -147,11 +150,11 @@ async function dispatch(ctx: h.V2Context, route: V2Route): Promise<void> {
       }
       if (method === 'PUT') {
         await requireAccess(ctx, repo, ['push']);
-        return h.putManifest(ctx, repo, route.reference);
+        return h.putManifest(ctx, await ctx.router.writeTarget(repo, 'push'), route.reference);
       }
       if (method === 'DELETE') {
         await requireAccess(ctx, repo, ['delete']);
-        return h.deleteManifest(ctx, repo, route.reference);
+        return h.deleteManifest(ctx, await ctx.router.writeTarget(repo, 'delete'), route.reference);
       }
       break;
     }
@@ -163,7 +166,7 @@ async function dispatch(ctx: h.V2Context, route: V2Route): Promise<void> {
       }
       if (method === 'DELETE') {
         await requireAccess(ctx, repo, ['delete']);
-        return h.deleteBlob(ctx, repo, route.digest);
+        return h.deleteBlob(ctx, await ctx.router.writeTarget(repo, 'delete'), route.digest);
       }
       break;
     }
@@ -171,13 +174,13 @@ async function dispatch(ctx: h.V2Context, route: V2Route): Promise<void> {
       if (method !== 'POST') break;
       const repo = ctx.registry.repository(route.name);
       await requireAccess(ctx, repo, ['push']);
-      return h.startUpload(ctx, repo);
+      return h.startUpload(ctx, await ctx.router.writeTarget(repo, 'push'));
     }
     case 'upload': {
       // Authorized when the session started and bound to its principal: the next requests of a
       // push only need to come from the same principal, even if its token no longer names the scope.
-      const repo = ctx.registry.repository(route.name);
       requireAuthenticated(ctx);
+      const repo = await ctx.router.writeTarget(ctx.registry.repository(route.name), 'push');
       if (method === 'PATCH') return h.patchUpload(ctx, repo, route.id);
       if (method === 'PUT') return h.putUpload(ctx, repo, route.id);
       if (method === 'GET') return h.getUpload(ctx, repo, route.id);

@@ -12,6 +12,7 @@ import { lifecycle } from './0005-lifecycle.js';
 import { uploadHandles } from './0006-upload-handles.js';
 import { sharedSessions } from './0007-shared-sessions.js';
 import { changeFeed } from './0008-change-feed.js';
+import { federation } from './0009-federation.js';
 
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001-initial': initial,
@@ -22,6 +23,7 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0006-upload-handles': uploadHandles,
   '0007-shared-sessions': sharedSessions,
   '0008-change-feed': changeFeed,
+  '0009-federation': federation,
 };
 
 /**
