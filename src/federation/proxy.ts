@@ -369,6 +369,10 @@ export function createProxyCache(deps: {
       toClient.destroy(e);
       toCache.destroy(e);
     });
+    // Their consumers (the response, the upload) see the failure as a cut body; the error itself
+    // is reported once, by the fill.
+    toClient.on('error', () => undefined);
+    toCache.on('error', () => undefined);
     // A client that leaves must not hold the fill back.
     toClient.on('close', () => {
       if (!toClient.writableFinished) verified.unpipe(toClient);

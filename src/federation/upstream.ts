@@ -249,6 +249,7 @@ export function createUpstreamClient(
   }
 
   const repositoryScope = (repository: string): string => `repository:${repository}:pull`;
+  // Repository names, tags and digests are validated before they get here and need no escaping.
   const enc = encodeURIComponent;
 
   return {
@@ -257,7 +258,7 @@ export function createUpstreamClient(
 
     async headManifest(repository, reference, accept) {
       const res = await call(
-        `/v2/${repository}/manifests/${enc(reference)}`,
+        `/v2/${repository}/manifests/${reference}`,
         'HEAD',
         repositoryScope(repository),
         { accept },
@@ -275,7 +276,7 @@ export function createUpstreamClient(
 
     async getManifest(repository, reference, accept, maxBytes) {
       const res = await call(
-        `/v2/${repository}/manifests/${enc(reference)}`,
+        `/v2/${repository}/manifests/${reference}`,
         'GET',
         repositoryScope(repository),
         { accept },

@@ -789,6 +789,20 @@ class SqlMetaStore implements Omit<
             ),
           ]),
         ]),
+      )
+      // A proxy's cache stores manifests first and their content when it is pulled: what was
+      // never pulled is not cached, and that is no fault.
+      .where((eb) =>
+        eb.not(
+          eb.exists(
+            eb
+              .selectFrom('repositories as rp')
+              .innerJoin('namespaces as n', 'n.name', 'rp.namespace')
+              .select('rp.name')
+              .whereRef('rp.name', '=', 'r.repository')
+              .where('n.kind', '=', 'proxy'),
+          ),
+        ),
       );
     if (after !== undefined) {
       // Row-value comparison spelled out: (a, b, c) > (x, y, z) is not portable to every engine.
