@@ -54,6 +54,8 @@ export default defineConfig({
             'test/http/conformance-data.test.ts',
             'test/http/conformance-ginkgo.test.ts',
             'test/http/replicas-shared-state.test.ts',
+            'test/http/proxy-cache.test.ts',
+            'test/http/group-namespaces.test.ts',
           ],
           env: { BERTH_TEST_META: 'postgres' },
           globalSetup: [POSTGRES],
