@@ -18,6 +18,7 @@ import {
   sha256,
   type PushedImage,
 } from '../helpers/oci.js';
+import { runRetention } from '../../src/lifecycle/retention.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
 let upstream: Distribution;
@@ -329,5 +330,23 @@ describe('writing into a proxy namespace', () => {
         })
       ).status,
     ).toBe(200);
+  });
+
+  it('evicts by retention what was not pulled for a while; the next pull fetches it again', async () => {
+    const repo = fresh();
+    const pushed = await pushImage(upstream.url, repo, 'v1');
+    await berth.app.registry.namespaces.create('evict', { proxy: { url: faults.url } });
+    await berth.app.registry.namespaces.setPolicy('evict', { retention: { keepDays: 30 } });
+    expect((await manifestGet(`evict/${repo}/manifests/v1`)).status).toBe(200);
+    await berth.app.pulls.flush();
+    const report = await runRetention(
+      { meta: berth.app.dataDir.meta },
+      { namespace: 'evict', dryRun: false, now: new Date(Date.now() + 40 * 86_400_000) },
+    );
+    expect(report.tags.map((t) => t.tag)).toEqual(['v1']);
+    expect(report.manifests.map((m) => m.digest)).toEqual([pushed.digest]);
+    const again = await manifestGet(`evict/${repo}/manifests/v1`);
+    expect(again.status).toBe(200);
+    expect(faults.count('GET', new RegExp(`/v2/${repo}/manifests/sha256:`))).toBe(2);
   });
 });
