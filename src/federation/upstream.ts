@@ -380,7 +380,8 @@ export function createUpstreamClient(
       return readSmall(res, MAX_SMALL_BODY);
     },
 
-    close: () => agent.close(),
+    // At shutdown: a fill still running in the background is cut, not waited for.
+    close: () => agent.destroy(),
   };
 }
 
