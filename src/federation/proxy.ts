@@ -35,12 +35,7 @@ import type { ReferrersIndex } from '../registry/discovery.js';
 import type { Registry, Reference, RepositoryRef } from '../registry/index.js';
 import type { StoredManifest } from '../registry/manifests.js';
 import { createFills } from './fills.js';
-import {
-  createUpstreamClient,
-  UpstreamError,
-  type UpstreamClient,
-  type UpstreamHealth,
-} from './upstream.js';
+import { UpstreamError, type UpstreamClient, type UpstreamHealth } from './upstream-types.js';
 import { verifying } from './verify.js';
 
 export interface ProxyOptions {
@@ -126,10 +121,17 @@ export function createProxyCache(deps: {
   /** Concurrent pulls of one uncached manifest make one upstream request. */
   const manifestFetches = new Map<string, Promise<Served<StoredManifest>>>();
 
-  function clientFor(settings: ProxySettings): UpstreamClient {
-    const key = JSON.stringify([settings.url, settings.username, settings.password]);
+  const clientKey = (settings: ProxySettings): string =>
+    JSON.stringify([settings.url, settings.username, settings.password]);
+
+  async function clientFor(settings: ProxySettings): Promise<UpstreamClient> {
+    const key = clientKey(settings);
     let client = clients.get(key);
     if (!client) {
+      // Loaded on first use (see upstream-types.ts).
+      const { createUpstreamClient } = await import('./upstream.js');
+      client = clients.get(key);
+      if (client) return client;
       client = createUpstreamClient(settings, {
         connectMs: options.upstreamTimeoutMs,
         idleMs: options.upstreamTimeoutMs,
@@ -222,7 +224,7 @@ export function createProxyCache(deps: {
     ref: Extract<Reference, { kind: 'tag' }>,
     upstreamRepo: string,
   ): Promise<Served<StoredManifest>> {
-    const client = clientFor(settings);
+    const client = await clientFor(settings);
     const key = `${repo.name}:${ref.tag}`;
     const cached = await cachedManifest(repo, ref);
     const check = confirmed.get(key);
@@ -279,7 +281,7 @@ export function createProxyCache(deps: {
   ): Promise<Served<StoredManifest>> {
     const cached = await cachedManifest(repo, ref);
     if (cached) return { value: cached, warning: null };
-    const client = clientFor(settings);
+    const client = await clientFor(settings);
     const missingKey = `${settings.url} ${upstreamRepo} ${ref.digest}`;
     if (isNotFound(missingKey)) throw manifestUnknown(ref.digest);
     try {
@@ -322,7 +324,8 @@ export function createProxyCache(deps: {
     // namespace; the confirmation is a HEAD, which costs no download.
     if (!(await registry.blobs.exists(digest))) return null;
     try {
-      if ((await clientFor(settings).headBlob(upstreamRepo, digest)) === null) return null;
+      const client = await clientFor(settings);
+      if ((await client.headBlob(upstreamRepo, digest)) === null) return null;
     } catch (e) {
       if (e instanceof UpstreamError) return null;
       throw e;
@@ -355,7 +358,7 @@ export function createProxyCache(deps: {
     digest: Digest,
     upstreamRepo: string,
   ): Promise<{ size: number | null; body: Readable; done: Promise<void> } | null> {
-    const client = clientFor(settings);
+    const client = await clientFor(settings);
     const got = await client.getBlob(upstreamRepo, digest);
     if (got === null) return null;
     const verified = verifying(digest, got.size);
@@ -427,7 +430,7 @@ export function createProxyCache(deps: {
       }
       try {
         if (mode === 'head') {
-          const head = await clientFor(settings).headBlob(upstreamRepo, digest);
+          const head = await (await clientFor(settings)).headBlob(upstreamRepo, digest);
           if (head === null) {
             remember(notFound, missingKey, Date.now() + options.notFoundTtlMs);
             throw blobUnknown(digest);
@@ -479,7 +482,7 @@ export function createProxyCache(deps: {
     async tags(settings, repo, page) {
       const ns = repo.namespace;
       const upstreamRepo = upstreamRepository(settings.url, repo.name.slice(ns.length + 1));
-      const client = clientFor(settings);
+      const client = await clientFor(settings);
       try {
         const listed = await client.listTags(upstreamRepo, page);
         if (listed === null) throw nameUnknown(repo.requested);
@@ -514,7 +517,9 @@ export function createProxyCache(deps: {
       const local = (): Promise<ReferrersIndex> =>
         registry.discovery.referrers(repo, subject, artifactType);
       try {
-        const body = await clientFor(settings).referrers(upstreamRepo, subject, artifactType);
+        const body = await (
+          await clientFor(settings)
+        ).referrers(upstreamRepo, subject, artifactType);
         // An upstream without the referrers API: what was cached here is all there is.
         if (body === null) return { value: await local(), warning: null };
         return { value: parseReferrers(body), warning: null };
@@ -524,7 +529,12 @@ export function createProxyCache(deps: {
       }
     },
 
-    health: (settings) => clientFor(settings).health(),
+    health: (settings) =>
+      clients.get(clientKey(settings))?.health() ?? {
+        lastSuccessAt: null,
+        lastFailureAt: null,
+        lastFailure: null,
+      },
 
     async close() {
       await Promise.all([...clients.values()].map((c) => c.close()));

@@ -29,10 +29,10 @@ import {
   type ProxyOptions,
   type Served,
 } from './proxy.js';
-import type { UpstreamHealth } from './upstream.js';
+import type { UpstreamHealth } from './upstream-types.js';
 
 export type { BlobSource, Served } from './proxy.js';
-export type { UpstreamHealth } from './upstream.js';
+export type { UpstreamHealth } from './upstream-types.js';
 
 export interface TagsRequest {
   /** The client's `n`, if it sent one (an upstream gets the same). */
