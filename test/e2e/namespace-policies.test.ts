@@ -57,12 +57,12 @@ describe('berth namespace set: immutable tags and index children', () => {
     });
     const table = (await berth(['namespace', 'list', '--data', data])).stdout.split('\n');
     expect(table[0]).toMatch(
-      /^NAME\s+KIND\s+ACCESS\s+REPOSITORIES\s+USED \/ QUOTA\s+INDEX CHILDREN\s+IMMUTABLE TAGS\s+RETENTION$/,
+      /^NAME\s+KIND\s+ACCESS\s+REPOSITORIES\s+USED \/ QUOTA\s+INDEX CHILDREN\s+IMMUTABLE TAGS\s+RETENTION\s+UPSTREAM\/MEMBERS$/,
     );
     expect(table.find((l) => l.startsWith('team '))).toMatch(
-      /^team\s+\S+\s+private\s+0\s+0 B \/ -\s+linux\/amd64,linux\/arm64\s+v\* release-\*\s+off$/,
+      /^team\s+\S+\s+private\s+0\s+0 B \/ -\s+linux\/amd64,linux\/arm64\s+v\* release-\*\s+off\s+-$/,
     );
-    expect(table.find((l) => l.startsWith('library '))).toMatch(/\(default\)\s+-\s+off$/);
+    expect(table.find((l) => l.startsWith('library '))).toMatch(/\(default\)\s+-\s+off\s+-$/);
 
     await expect(
       berth(['namespace', 'set', 'team', '--immutable-tags', 'a/b', '--data', data]),

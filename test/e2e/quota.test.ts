@@ -64,9 +64,9 @@ describe('berth namespace set: quota and retention', () => {
       retention: { keepLast: 10, keepDays: 30, keepTags: '^v\\d', untaggedDays: 7 },
     });
     const table = (await berth(['namespace', 'list', '--data', data])).stdout.split('\n');
-    expect(table[0]).toMatch(/\sUSED \/ QUOTA\s.*\sRETENTION$/);
+    expect(table[0]).toMatch(/\sUSED \/ QUOTA\s.*\sRETENTION\s+UPSTREAM\/MEMBERS$/);
     expect(table.find((l) => l.startsWith('team '))).toMatch(
-      /\s0 B \/ 10 GiB\s.*\skeep-last=10,keep-days=30,keep-tags=\^v\\d,untagged-days=7$/,
+      /\s0 B \/ 10 GiB\s.*\skeep-last=10,keep-days=30,keep-tags=\^v\\d,untagged-days=7\s+-$/,
     );
 
     // Decimal units are decimal; a bad size or rule changes nothing.

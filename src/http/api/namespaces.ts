@@ -7,6 +7,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import { RegistryError } from '../../core/errors.js';
+import { auditedProxyChange, federationView } from '../../core/federation-view.js';
 import type { NamespaceRow } from '../../meta/store.js';
 import {
   conflict,
@@ -21,10 +22,52 @@ import { Namespace, NameParams, Retention } from './schemas.js';
 
 const NamespaceList = Type.Object({ items: Type.Array(Namespace) });
 
+const UpstreamUrl = Type.String({
+  minLength: 1,
+  maxLength: 2048,
+  description: "The upstream registry's origin, e.g. https://registry-1.docker.io",
+});
+const UpstreamPassword = Type.String({
+  minLength: 1,
+  maxLength: 4096,
+  description: 'Stored for the upstream, never shown or audited',
+});
+const ProxyTtl = Type.String({
+  minLength: 1,
+  maxLength: 50,
+  description: 'How long a cached tag is served before the upstream is asked again (default 6h)',
+});
+const GroupMembers = Type.Array(Type.String({ minLength: 1, maxLength: 255 }), {
+  minItems: 1,
+  maxItems: 100,
+  description: 'Hosted or proxy namespaces, pulled from in this order',
+});
+// Null first: with type coercion on, a string branch tried first would turn null into "".
+const PushTo = Type.Union([Type.Null(), Type.String({ minLength: 1, maxLength: 255 })], {
+  description: 'The hosted member that takes pushes through the group; null refuses them',
+});
+
 const NewNamespace = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 255 }),
     public: Type.Optional(Type.Boolean({ description: 'Anonymous pull (default false)' })),
+    proxy: Type.Optional(
+      Type.Object(
+        {
+          url: UpstreamUrl,
+          username: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+          password: Type.Optional(UpstreamPassword),
+          ttl: Type.Optional(ProxyTtl),
+        },
+        { additionalProperties: false, description: 'Makes it a pull-through cache' },
+      ),
+    ),
+    group: Type.Optional(
+      Type.Object(
+        { members: GroupMembers, pushTo: Type.Optional(PushTo) },
+        { additionalProperties: false, description: 'Makes it a group (not with proxy)' },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
@@ -64,6 +107,35 @@ const NamespacePatch = Type.Object(
           'Which tags retention keeps and when untagged manifests go; null removes the policy',
       }),
     ),
+    proxy: Type.Optional(
+      Type.Object(
+        {
+          url: Type.Optional(UpstreamUrl),
+          username: Type.Optional(
+            Type.Union([Type.Null(), Type.String({ minLength: 1, maxLength: 255 })], {
+              description: 'null drops the credentials (pulls anonymously)',
+            }),
+          ),
+          password: Type.Optional(UpstreamPassword),
+          ttl: Type.Optional(ProxyTtl),
+        },
+        {
+          additionalProperties: false,
+          minProperties: 1,
+          description: "A proxy's upstream settings; absent fields stay",
+        },
+      ),
+    ),
+    group: Type.Optional(
+      Type.Object(
+        { members: Type.Optional(GroupMembers), pushTo: Type.Optional(PushTo) },
+        {
+          additionalProperties: false,
+          minProperties: 1,
+          description: "A group's members or push member; absent fields stay",
+        },
+      ),
+    ),
   },
   { additionalProperties: false, minProperties: 1 },
 );
@@ -77,7 +149,7 @@ const DeleteQuery = Type.Object(
 );
 
 export function registerNamespaceRoutes(api: Api): void {
-  const { registry } = api.options;
+  const { registry, router } = api.options;
   const namespaces = registry.namespaces;
 
   async function view(
@@ -87,8 +159,17 @@ export function registerNamespaceRoutes(api: Api): void {
     usedBytes: number,
   ): Promise<typeof Namespace.static> {
     const actions = await api.actions(caller, row.name);
+    const { kind, proxy, group } = federationView(row.federation);
+    const health = proxy && (await router.upstreamHealth(row.name));
     return {
       name: row.name,
+      kind,
+      // A proxy this process has not asked yet has no health to show.
+      proxy: proxy && {
+        ...proxy,
+        health: health ?? { lastSuccessAt: null, lastFailureAt: null, lastFailure: null },
+      },
+      group,
       public: row.public,
       createdAt: row.createdAt,
       immutableTags: row.immutableTags,
@@ -112,6 +193,22 @@ export function registerNamespaceRoutes(api: Api): void {
   async function requireAdmin(caller: Caller, name: string): Promise<void> {
     if (!(await api.actions(caller, name)).has('admin'))
       throw denied(`changing namespace "${name}" needs the admin action on it`);
+  }
+
+  /**
+   * Whoever may pull from a group reads its members' content, and pushes through it land in its
+   * push member: so naming a namespace there needs admin on it too, or a team lead could expose
+   * another team's images through a group of their own (and make it public).
+   */
+  async function requireAdminOnMembers(
+    caller: Caller,
+    group: { members?: readonly string[]; pushTo?: string | null },
+  ): Promise<void> {
+    const named = [...(group.members ?? []), ...(group.pushTo ? [group.pushTo] : [])];
+    for (const member of new Set(named)) {
+      if (!(await api.actions(caller, member)).has('admin'))
+        throw denied(`a group member needs the admin action on it, and you lack it on "${member}"`);
+    }
   }
 
   function audit(
@@ -172,11 +269,22 @@ export function registerNamespaceRoutes(api: Api): void {
     response: Namespace,
     handler: async ({ caller, request, body }) => {
       await requireAdmin(caller, body.name);
+      if (body.group) await requireAdminOnMembers(caller, body.group);
       if (await namespaces.get(body.name))
         throw conflict(`namespace "${body.name}" already exists`);
       const isPublic = body.public ?? false;
-      const row = await domain(() => namespaces.create(body.name, { public: isPublic }));
-      audit(caller, request, 'create', row.name, { public: row.public });
+      const { proxy, group } = body;
+      const row = await domain(() =>
+        namespaces.create(body.name, {
+          public: isPublic,
+          ...(proxy && { proxy }),
+          ...(group && { group }),
+        }),
+      );
+      audit(caller, request, 'create', row.name, {
+        public: row.public,
+        ...auditedFederation(row),
+      });
       return view(caller, row, 0, 0);
     },
   });
@@ -186,7 +294,7 @@ export function registerNamespaceRoutes(api: Api): void {
     url: '/namespaces/:name',
     operationId: 'updateNamespace',
     summary:
-      'Change a namespace: public or private, immutable tags, which index children must exist, quota, retention',
+      "Change a namespace: public or private, immutable tags, which index children must exist, quota, retention, a proxy's upstream, a group's members",
     tag: 'namespaces',
     access: 'signed-in',
     params: NameParams,
@@ -195,7 +303,18 @@ export function registerNamespaceRoutes(api: Api): void {
     handler: async ({ caller, request, params, body }) => {
       await requireAdmin(caller, params.name);
       const { public: isPublic, immutableTags, indexChildren, quotaBytes, retention } = body;
-      // The rules are validated first, so a bad pattern changes nothing.
+      const { proxy, group } = body;
+      if (group) await requireAdminOnMembers(caller, group);
+      // Federation first: its checks (the namespace's kind, members that exist) are the likelier
+      // to refuse, and a refusal there changes nothing.
+      if (proxy || group)
+        await domain(() =>
+          namespaces.updateFederation(params.name, {
+            ...(proxy && { proxy }),
+            ...(group && { group }),
+          }),
+        );
+      // The rules are validated before they are written, so a bad pattern changes none of them.
       await domain(() =>
         namespaces.setPolicy(params.name, {
           ...(immutableTags !== undefined && { immutableTags }),
@@ -205,7 +324,10 @@ export function registerNamespaceRoutes(api: Api): void {
         }),
       );
       if (isPublic !== undefined) await domain(() => namespaces.setPublic(params.name, isPublic));
-      audit(caller, request, 'update', params.name, { ...body });
+      audit(caller, request, 'update', params.name, {
+        ...body,
+        ...(proxy && { proxy: auditedProxyChange(proxy) }),
+      });
       const { row, repositories, usedBytes } = await find(params.name);
       return view(caller, row, repositories, usedBytes);
     },
@@ -230,6 +352,12 @@ export function registerNamespaceRoutes(api: Api): void {
       audit(caller, request, 'delete', params.name, { force });
     },
   });
+}
+
+/** A new namespace's kind and settings for the audit log (never the upstream password). */
+function auditedFederation(row: NamespaceRow): Record<string, unknown> {
+  const { kind, proxy, group } = federationView(row.federation);
+  return { kind, ...(proxy && { proxy }), ...(group && { group }) };
 }
 
 /**

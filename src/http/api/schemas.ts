@@ -99,8 +99,51 @@ export const Retention = Type.Object(
   },
 );
 
+/** When this server process last heard from a proxy's upstream (kept in memory, not stored). */
+export const UpstreamHealth = Type.Object({
+  lastSuccessAt: Type.Union([Type.String(), Type.Null()], {
+    description: 'The last answer that was not 429 or 5xx (a 404 counts: the upstream works)',
+  }),
+  lastFailureAt: Type.Union([Type.String(), Type.Null()]),
+  lastFailure: Type.Union([Type.String(), Type.Null()], {
+    description: 'What went wrong then: unreachable, timed out, 5xx, 429, refused credentials',
+  }),
+});
+
 export const Namespace = Type.Object({
   name: Type.String(),
+  kind: Type.Union([Type.Literal('hosted'), Type.Literal('proxy'), Type.Literal('group')], {
+    description:
+      '`hosted`: pushed here; `proxy`: a pull-through cache of an upstream; `group`: members pulled from in order',
+  }),
+  proxy: Type.Union(
+    [
+      Type.Object({
+        url: Type.String({ description: "The upstream registry's origin" }),
+        username: Type.Union([Type.String(), Type.Null()], {
+          description: 'Upstream user; null pulls anonymously (the password is never shown)',
+        }),
+        ttl: Type.String({
+          description: 'How long a cached tag is served before the upstream is asked again (6h)',
+        }),
+        health: UpstreamHealth,
+      }),
+      Type.Null(),
+    ],
+    { description: 'null unless kind is proxy' },
+  ),
+  group: Type.Union(
+    [
+      Type.Object({
+        members: Type.Array(Type.String(), { description: 'Pulls try these in order' }),
+        pushTo: Type.Union([Type.String(), Type.Null()], {
+          description: 'The hosted member that takes pushes through the group; null refuses them',
+        }),
+      }),
+      Type.Null(),
+    ],
+    { description: 'null unless kind is group' },
+  ),
   public: Type.Boolean(),
   createdAt: Type.String(),
   repositories: Type.Integer(),
