@@ -21,6 +21,7 @@ import { createThrottle } from './auth/throttle.js';
 import type { TlsStatus } from './http/api/index.js';
 import { buildServer } from './http/server.js';
 import { loadWebUi } from './http/ui.js';
+import { markMirrorRequest, mirrorProblem } from './federation/mirror.js';
 import { createGcService } from './lifecycle/gc-service.js';
 import type { Registry } from './registry/index.js';
 import { settleTrash } from './registry/trash.js';
@@ -70,6 +71,8 @@ export interface BerthApp {
   readonly tls: ServingTls | null;
   /** The HTTP→HTTPS redirect listener's bound address, once listening (tls.redirectFrom). */
   readonly redirectAddress: string | null;
+  /** The docker mirror listeners (config `mirrors`), with their bound addresses once listening. */
+  readonly mirrors: readonly { namespace: string; address: string }[];
   /** Starts every listener; resolves to the bound addresses (`host:port`). */
   listen(): Promise<string[]>;
   /**
@@ -211,6 +214,7 @@ async function assembleApp(
 
   const listeners: (http.Server | https.Server)[] = [];
   let redirectAddress: string | null = null;
+  const mirrors: { namespace: string; address: string }[] = [];
   const sockets = new Set<Socket>();
   const purge = setInterval(() => {
     const idleSince = new Date(Date.now() - config.registry.uploadTtlHours * 3600_000);
@@ -254,15 +258,7 @@ async function assembleApp(
     };
     const handler: http.RequestListener = (req, res) => server.routing(req, res);
     for (const address of config.listen) {
-      const listener = tls
-        ? https.createServer({ ...options, ...secureContext(tls) }, handler)
-        : http.createServer(options, handler);
-      if (listener instanceof https.Server) {
-        // A client that does not trust the CA hangs up mid-handshake: worth a line at debug only.
-        listener.on('tlsClientError', (err: Error) =>
-          server.log.debug({ err: err.message }, 'TLS handshake failed'),
-        );
-      }
+      const listener = createListener(options, handler);
       listener.setTimeout(config.http.idleTimeoutSeconds * 1000);
       track(listener);
       bound.push(await bind(listener, address));
@@ -278,7 +274,54 @@ async function assembleApp(
       track(redirect);
       redirectAddress = await bind(redirect, config.tls.redirectFrom);
     }
+    for (const mirror of config.mirrors) {
+      const listener = createListener(options, mirrorHandler(mirror.namespace));
+      listener.setTimeout(config.http.idleTimeoutSeconds * 1000);
+      track(listener);
+      mirrors.push({ namespace: mirror.namespace, address: await bind(listener, mirror.listen) });
+      await warnUnlessProxy(mirror.namespace);
+    }
     return bound;
+  }
+
+  function createListener(
+    options: http.ServerOptions,
+    handler: http.RequestListener,
+  ): http.Server | https.Server {
+    const listener = tls
+      ? https.createServer({ ...options, ...secureContext(tls) }, handler)
+      : http.createServer(options, handler);
+    if (listener instanceof https.Server) {
+      // A client that does not trust the CA hangs up mid-handshake: worth a line at debug only.
+      listener.on('tlsClientError', (err: Error) =>
+        server.log.debug({ err: err.message }, 'TLS handshake failed'),
+      );
+    }
+    return listener;
+  }
+
+  /**
+   * A docker mirror listener: the same app, but only the distribution API, with every repository
+   * name taken as one in `namespace` (federation/mirror.ts). The web UI and admin API stay on the
+   * main listeners: a mirror port is often opened wider than they should be.
+   */
+  function mirrorHandler(namespace: string): http.RequestListener {
+    return (req, res) => {
+      const path = req.url?.split('?', 1)[0] ?? '';
+      if (path !== '/v2' && !path.startsWith('/v2/')) {
+        res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end(`This is a registry mirror of namespace "${namespace}": it serves /v2/ only.\n`);
+        return;
+      }
+      markMirrorRequest(req, namespace);
+      server.routing(req, res);
+    };
+  }
+
+  /** A mirror of a hosted namespace (or of none) serves nothing docker asks for: say so at start. */
+  async function warnUnlessProxy(namespace: string): Promise<void> {
+    const problem = mirrorProblem(namespace, await registry.namespaces.get(namespace));
+    if (problem !== null) server.log.warn({ namespace }, `mirror: ${problem}`);
   }
 
   /** Where a plain-HTTP request goes: the external URL, else the same host on the HTTPS port. */
@@ -348,6 +391,7 @@ async function assembleApp(
     get redirectAddress() {
       return redirectAddress;
     },
+    mirrors,
     listen,
     reloadTls,
     close,

@@ -29,6 +29,7 @@ export interface ConfigSources {
     logLevel: string;
     externalUrl: string;
     auth: boolean;
+    mirrors: { listen: string; namespace: string }[];
     tls: Partial<{
       enabled: boolean;
       cert: string;
@@ -119,6 +120,10 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     raw['externalUrl'] = flags.externalUrl.replace(/\/+$/, '');
     given('/externalUrl', '--external-url');
   }
+  if (flags.mirrors && flags.mirrors.length > 0) {
+    raw['mirrors'] = flags.mirrors;
+    given('/mirrors', '--mirror');
+  }
   if (flags.auth !== undefined) raw['auth'] = { ...asObject(raw['auth']), enabled: flags.auth };
   if (flags.tls) raw['tls'] = { ...asObject(raw['tls']), ...flags.tls };
   if (flags.tls?.redirectFrom) given('/tls/redirectFrom', '--http-redirect');
@@ -148,6 +153,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   for (const address of config.listen) parseListen(address, originOf('/listen'));
   if (config.tls.redirectFrom !== undefined)
     parseListen(config.tls.redirectFrom, originOf('/tls/redirectFrom'));
+  for (const mirror of config.mirrors) parseListen(mirror.listen, originOf('/mirrors'));
   for (const proxy of config.trustedProxies) {
     if (!isTrustedProxyEntry(proxy)) {
       throw new ConfigError(
@@ -181,6 +187,17 @@ function isTrustedProxyEntry(value: string): boolean {
   if (mask === undefined) return true;
   if (/^\d{1,3}$/.test(mask)) return Number(mask) <= (family === 4 ? 32 : 128);
   return family === 4 && isIP(mask) === 4;
+}
+
+/** `--mirror HOST:PORT=NAMESPACE`, e.g. `127.0.0.1:5001=hub`; the address is checked with the rest. */
+export function parseMirrorFlag(value: string): { listen: string; namespace: string } {
+  const eq = value.lastIndexOf('=');
+  if (eq <= 0 || eq === value.length - 1)
+    throw new ConfigError(
+      `invalid mirror "${value}" (--mirror): use HOST:PORT=NAMESPACE, e.g. 127.0.0.1:5001=hub ` +
+        '(NAMESPACE is a proxy namespace: berth namespace create hub --proxy https://registry-1.docker.io)',
+    );
+  return { listen: value.slice(0, eq), namespace: value.slice(eq + 1) };
 }
 
 export interface ListenAddress {

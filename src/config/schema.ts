@@ -146,6 +146,20 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    /**
+     * Docker mirror listeners (`--mirror HOST:PORT=NAMESPACE`): each serves one proxy (or group)
+     * namespace under the upstream's own names, for docker's `registry-mirrors`.
+     */
+    mirrors: Type.Array(
+      Type.Object(
+        {
+          listen: Type.String({ minLength: 1 }),
+          namespace: Type.String({ pattern: '^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$' }),
+        },
+        { additionalProperties: false },
+      ),
+      { default: [] },
+    ),
     http: Type.Object(
       {
         /** A connection with no bytes moving for this long is closed (never a whole-request limit). */

@@ -18,6 +18,20 @@ describe('mirror set-up text', () => {
       /\[host\."http:\/\/127\.0\.0\.1:5000\/v2\/hub"\]\n\s+capabilities = \["pull", "resolve"\]\n\s+override_path = true/,
     );
     expect(text).not.toContain('WARNING');
+    expect(text).not.toContain('certs.d/127.0.0.1:5001');
+  });
+
+  it('over HTTPS, names the certs.d folder of the mirror port', () => {
+    const text = mirrorSetupText({
+      namespace: 'hub',
+      mirrorUrl: 'https://registry.example.com:5001',
+      registryUrl: 'https://registry.example.com:5000',
+      upstreamUrl: null,
+      problem: null,
+    });
+    expect(text).toContain('{"registry-mirrors":["https://registry.example.com:5001"]}');
+    expect(text).toContain('/etc/docker/certs.d/registry.example.com:5001/ca.crt');
+    expect(text).toContain('[host."https://registry.example.com:5000/v2/hub"]');
   });
 
   it('allows plain HTTP beyond loopback in docker, and names a foreign upstream by its host', () => {

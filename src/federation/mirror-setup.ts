@@ -47,6 +47,11 @@ export function mirrorSetupText(options: MirrorSetupOptions): string {
     `  docker${other === null ? '' : ` (it uses mirrors for Docker Hub only, and ${namespace} caches ${other})`}: in /etc/docker/daemon.json, then restart dockerd:`,
     `    ${JSON.stringify(daemon)}`,
   );
+  // docker keys its CA folders by the exact host:port it dials: the mirror's port needs its own.
+  if (mirror.protocol === 'https:')
+    lines.push(
+      `    and the CA as for the main address, in /etc/docker/certs.d/${mirror.host}/ca.crt`,
+    );
   // The directory is the registry host as images name it: Docker Hub's is docker.io.
   const upstreamHost = other === null ? 'docker.io' : new URL(other).host;
   const server = other ?? 'https://registry-1.docker.io';

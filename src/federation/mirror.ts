@@ -80,8 +80,11 @@ export function mirrorProblem(
   return null;
 }
 
-/** Docker Hub goes by several host names; containerd's `ns` says `docker.io`. */
-function hostKey(host: string): string {
+/**
+ * The registry host as `?ns=` names it: Docker Hub goes by several host names (its API is at
+ * registry-1.docker.io) and containerd's `ns` says `docker.io`; others by host and port.
+ */
+export function hostKey(host: string): string {
   const h = host.toLowerCase();
   return isDockerHub(`https://${h}`) ? 'docker.io' : h;
 }

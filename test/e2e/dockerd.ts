@@ -39,6 +39,8 @@ export interface Dockerd {
   storageDriver: string;
   /** Environment for the docker CLI: DOCKER_HOST and DOCKER_CONFIG point at this daemon. */
   env: NodeJS.ProcessEnv;
+  /** The socket of the containerd this dockerd started (for `ctr --address`). */
+  containerdAddress: string;
   /** Everything the daemon printed so far. */
   log(): string;
   /** Runs the docker CLI against this daemon; never throws on a non-zero exit or a timeout. */
@@ -211,7 +213,12 @@ function launch(
  * answers. Throws with the daemon's log when it cannot start: a missing daemon is a failure, not a
  * reason to skip.
  */
-export async function startDockerd(): Promise<Dockerd> {
+export async function startDockerd(
+  options: {
+    /** daemon.json settings (e.g. `registry-mirrors`); empty by default. */
+    daemonConfig?: Record<string, unknown>;
+  } = {},
+): Promise<Dockerd> {
   const dockerd = DOCKERD_CANDIDATES.find((p) => existsSync(p));
   if (!dockerd || !existsSync(DOCKER_CLI)) {
     throw new Error(
@@ -225,7 +232,7 @@ export async function startDockerd(): Promise<Dockerd> {
   const execRoot = path.join(dir, 'exec');
   const configDir = path.join(dir, 'config');
   await mkdir(configDir);
-  await writeFile(path.join(dir, 'daemon.json'), '{}\n');
+  await writeFile(path.join(dir, 'daemon.json'), `${JSON.stringify(options.daemonConfig ?? {})}\n`);
   await writeFile(path.join(configDir, 'config.json'), '{}\n');
 
   // Without the variables that would send the CLI to another daemon or context.
@@ -288,6 +295,7 @@ function handle(
     pid: attempt.child.pid ?? -1,
     storageDriver,
     env,
+    containerdAddress: path.join(execRoot, 'containerd', 'containerd.sock'),
     log: () => attempt.log(),
     docker,
     async dockerOk(args, options) {

@@ -8,11 +8,18 @@
  */
 import type { Command } from 'commander';
 import { ConfigError } from '../../config/errors.js';
-import { loadConfig, redactMetaUrl, type ConfigSources } from '../../config/load.js';
+import {
+  loadConfig,
+  parseMirrorFlag,
+  redactMetaUrl,
+  type ConfigSources,
+} from '../../config/load.js';
 import { LOG_LEVELS } from '../../config/schema.js';
 import type { BerthApp } from '../../app.js';
 import { dialName, dialNames } from '../../tls/client-setup.js';
 import { clientSetupForServing } from '../../tls/setup.js';
+import { mirrorProblem } from '../../federation/mirror.js';
+import { mirrorSetupText } from '../../federation/mirror-setup.js';
 import { checkDataPath } from '../data.js';
 import { collect } from '../output.js';
 
@@ -33,6 +40,7 @@ interface ServeFlags {
   tlsIp: string[];
   httpRedirect?: string;
   tls: boolean;
+  mirror: string[];
 }
 
 export function registerServeCommand(program: Command): void {
@@ -90,6 +98,12 @@ export function registerServeCommand(program: Command): void {
       'also listen for plain HTTP there and redirect every request to HTTPS (308)',
     )
     .option('--no-tls', 'plain HTTP even if berth cert wrote a certificate into <data>/tls')
+    .option(
+      '--mirror <host:port=namespace>',
+      "also listen there as a docker registry mirror of a proxy namespace (e.g. 127.0.0.1:5001=hub, for daemon.json's registry-mirrors); repeatable",
+      collect,
+      [],
+    )
     .action(async (flags: ServeFlags) => {
       const config = loadConfig({
         file: flags.config,
@@ -102,6 +116,7 @@ export function registerServeCommand(program: Command): void {
           ...(flags.externalUrl ? { externalUrl: flags.externalUrl } : {}),
           ...(flags.trustedProxy.length > 0 ? { trustedProxies: flags.trustedProxy } : {}),
           ...(flags.auth ? {} : { auth: false }),
+          ...(flags.mirror.length > 0 ? { mirrors: flags.mirror.map(parseMirrorFlag) } : {}),
           tls: tlsFlags(flags),
         },
       });
@@ -164,6 +179,7 @@ export function registerServeCommand(program: Command): void {
           'berth: WARNING: authentication is OFF: anyone who can reach this port may push and delete\n',
         );
       }
+      await printMirrors(app, `${scheme}://${exampleHost(bound[0])}`);
       if (app.tls) printTls(app, bound);
       else {
         out.write(
@@ -213,6 +229,22 @@ function printTls(app: BerthApp, bound: readonly string[]): void {
     : dialNames(credentials.names, port);
   const text = clientSetupForServing(tls, dial);
   out.write(`\n${text}\n`);
+}
+
+/** Each mirror listener and the docker and containerd configuration that sends pulls to it. */
+async function printMirrors(app: BerthApp, registryUrl: string): Promise<void> {
+  const scheme = app.tls ? 'https' : 'http';
+  for (const mirror of app.mirrors) {
+    const row = await app.registry.namespaces.get(mirror.namespace);
+    const text = mirrorSetupText({
+      namespace: mirror.namespace,
+      mirrorUrl: `${scheme}://${exampleHost(mirror.address)}`,
+      registryUrl,
+      upstreamUrl: row?.federation.kind === 'proxy' ? row.federation.proxy.url : null,
+      problem: mirrorProblem(mirror.namespace, row),
+    });
+    process.stderr.write(`berth: ${text}\n`);
+  }
 }
 
 /** The generated first password is shown exactly once, with the command to use it. */

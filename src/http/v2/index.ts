@@ -12,7 +12,13 @@ import type { AuthService, Authentication } from '../../auth/service.js';
 import { ANONYMOUS } from '../../auth/types.js';
 import type { IdentityMeta } from '../../meta/identity.js';
 import type { NamespaceRouter } from '../../federation/router.js';
-import type { Registry } from '../../registry/index.js';
+import {
+  createNsResolver,
+  mirrorNamespaceOf,
+  mirrorPullOnly,
+  mirrorRepository,
+} from '../../federation/mirror.js';
+import type { Registry, RepositoryRef } from '../../registry/index.js';
 import type { PullLog } from '../../registry/pull-log.js';
 import {
   requireAccess,
@@ -24,6 +30,7 @@ import * as h from './handlers.js';
 import { parseV2Path, type V2Route } from './route.js';
 import { externalBase as externalUrlOf } from '../external-url.js';
 import { tokenGet, tokenPost } from './token.js';
+import { queryValue } from './headers.js';
 
 export interface V2Options {
   registry: Registry;
@@ -47,13 +54,42 @@ export const v2Plugin: FastifyPluginAsync<V2Options> = async (app, options) => {
   app.removeAllContentTypeParsers();
   // Leave every body in request.raw for the handlers to stream.
   app.addContentTypeParser('*', (_request, _payload, done) => done(null));
+  const ns = createNsResolver(options);
+
+  /**
+   * How the request's repository names become stored ones (federation/mirror.ts): prefixed on a
+   * mirror listener, mapped by `?ns=` on the others, else as they are.
+   */
+  const namesFor = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    route: V2Route,
+    mirror: string | undefined,
+  ): Promise<(name: string) => RepositoryRef> => {
+    if (mirror !== undefined) {
+      if ('name' in route) mirrorPullOnly(request.method, mirror);
+      return (name) => mirrorRepository(options.registry, mirror, name);
+    }
+    const host = queryValue(request.query, 'ns');
+    if (host === undefined || !('name' in route) || !NS_HOST.test(host))
+      return (name) => options.registry.repository(name);
+    const mapped = await ns.resolve(host, route.name);
+    if (mapped.echo) reply.header('OCI-Namespace', host);
+    return () => options.registry.repository(mapped.name);
+  };
 
   const handle = async (
     request: FastifyRequest,
     reply: FastifyReply,
     route: V2Route,
   ): Promise<void> => {
-    const externalBase = externalUrlOf(request, options.externalUrl);
+    const mirror = mirrorNamespaceOf(request.raw);
+    // A mirror's clients get its own realm: a configured external URL names the main listener,
+    // whose realm would not map their scopes.
+    const externalBase = externalUrlOf(
+      request,
+      mirror === undefined ? options.externalUrl : undefined,
+    );
     const { auth } = options;
     if (route.kind === 'token') {
       if (!auth)
@@ -65,6 +101,7 @@ export const v2Plugin: FastifyPluginAsync<V2Options> = async (app, options) => {
         tokenTtlSeconds: options.tokenTtlSeconds,
         request,
         reply,
+        mirror,
       };
       if (request.method === 'GET') return tokenGet(tokenCtx);
       if (request.method === 'POST') return tokenPost(tokenCtx);
@@ -73,6 +110,7 @@ export const v2Plugin: FastifyPluginAsync<V2Options> = async (app, options) => {
         `${request.method} is not supported on the token endpoint`,
       );
     }
+    const repository = await namesFor(request, reply, route, mirror);
     let authn = NO_AUTH;
     if (auth) {
       try {
@@ -99,7 +137,7 @@ export const v2Plugin: FastifyPluginAsync<V2Options> = async (app, options) => {
       pulls: options.pulls,
       router: options.router,
     };
-    return dispatch(ctx, route);
+    return dispatch(ctx, route, repository);
   };
 
   app.route({
@@ -124,7 +162,14 @@ export const v2Plugin: FastifyPluginAsync<V2Options> = async (app, options) => {
   });
 };
 
-async function dispatch(ctx: h.V2Context, route: V2Route): Promise<void> {
+/** `?ns=` as containerd sends it: a host name or IP, maybe with a port; anything else is ignored. */
+const NS_HOST = /^(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+
+async function dispatch(
+  ctx: h.V2Context,
+  route: V2Route,
+  repository: (name: string) => RepositoryRef,
+): Promise<void> {
   const method = ctx.request.method;
   switch (route.kind) {
     case 'base':
@@ -138,12 +183,12 @@ async function dispatch(ctx: h.V2Context, route: V2Route): Promise<void> {
       return h.listCatalog(ctx);
     case 'tags': {
       if (method !== 'GET') break;
-      const repo = ctx.registry.repository(route.name);
+      const repo = repository(route.name);
       await requireAccess(ctx, repo, ['pull']);
       return h.listTags(ctx, repo);
     }
     case 'manifest': {
-      const repo = ctx.registry.repository(route.name);
+      const repo = repository(route.name);
       if (method === 'GET' || method === 'HEAD') {
         await requireAccess(ctx, repo, ['pull']);
         return h.getManifest(ctx, repo, route.reference);
@@ -159,7 +204,7 @@ async function dispatch(ctx: h.V2Context, route: V2Route): Promise<void> {
       break;
     }
     case 'blob': {
-      const repo = ctx.registry.repository(route.name);
+      const repo = repository(route.name);
       if (method === 'GET' || method === 'HEAD') {
         await requireAccess(ctx, repo, ['pull']);
         return h.getBlob(ctx, repo, route.digest);
@@ -172,7 +217,7 @@ async function dispatch(ctx: h.V2Context, route: V2Route): Promise<void> {
     }
     case 'uploads': {
       if (method !== 'POST') break;
-      const repo = ctx.registry.repository(route.name);
+      const repo = repository(route.name);
       await requireAccess(ctx, repo, ['push']);
       return h.startUpload(ctx, await ctx.router.writeTarget(repo, 'push'));
     }
@@ -180,7 +225,7 @@ async function dispatch(ctx: h.V2Context, route: V2Route): Promise<void> {
       // Authorized when the session started and bound to its principal: the next requests of a
       // push only need to come from the same principal, even if its token no longer names the scope.
       requireAuthenticated(ctx);
-      const repo = await ctx.router.writeTarget(ctx.registry.repository(route.name), 'push');
+      const repo = await ctx.router.writeTarget(repository(route.name), 'push');
       if (method === 'PATCH') return h.patchUpload(ctx, repo, route.id);
       if (method === 'PUT') return h.putUpload(ctx, repo, route.id);
       if (method === 'GET') return h.getUpload(ctx, repo, route.id);
@@ -189,7 +234,7 @@ async function dispatch(ctx: h.V2Context, route: V2Route): Promise<void> {
     }
     case 'referrers': {
       if (method !== 'GET') break;
-      const repo = ctx.registry.repository(route.name);
+      const repo = repository(route.name);
       await requireAccess(ctx, repo, ['pull']);
       return h.listReferrers(ctx, repo, route.digest);
     }

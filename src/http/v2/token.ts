@@ -12,9 +12,10 @@ import { RegistryError } from '../../core/errors.js';
 import { grantScopes, unauthorized, type AuthService } from '../../auth/service.js';
 import type { AccessEntry } from '../../auth/jwt.js';
 import { mintSecret, secretId, secretMatches } from '../../auth/secrets.js';
-import { ANONYMOUS, parseScopes, type Principal } from '../../auth/types.js';
+import { ANONYMOUS, parseScopes, type Principal, type Scope } from '../../auth/types.js';
 import type { IdentityMeta } from '../../meta/identity.js';
 import type { Registry } from '../../registry/index.js';
+import { mirrorScopes } from '../../federation/mirror.js';
 import { readBounded } from './body.js';
 import { queryValue, queryValues } from './headers.js';
 
@@ -25,6 +26,8 @@ export interface TokenContext {
   tokenTtlSeconds: number;
   request: FastifyRequest;
   reply: FastifyReply;
+  /** The namespace of the mirror listener the request came to (federation/mirror.ts). */
+  mirror?: string | undefined;
 }
 
 const MAX_FORM_BYTES = 16 * 1024;
@@ -32,7 +35,7 @@ const MAX_FORM_BYTES = 16 * 1024;
 export async function tokenGet(ctx: TokenContext): Promise<void> {
   const { request, auth } = ctx;
   const principal = await basicPrincipal(ctx, request.headers.authorization);
-  const scopes = parseScopes(queryValues(request.query, 'scope'));
+  const scopes = requestedScopes(ctx, queryValues(request.query, 'scope'));
   const granted = await grantScopes(
     auth,
     principal,
@@ -93,7 +96,7 @@ export async function tokenPost(ctx: TokenContext): Promise<void> {
       grant_type: grantType,
     });
   }
-  const scopes = parseScopes(form.getAll('scope'));
+  const scopes = requestedScopes(ctx, form.getAll('scope'));
   const granted = await grantScopes(
     auth,
     principal,
@@ -101,6 +104,12 @@ export async function tokenPost(ctx: TokenContext): Promise<void> {
     (n) => ctx.registry.repository(n).namespace,
   );
   return issue(ctx, principal, granted, refresh, true);
+}
+
+/** On a mirror listener the client names repositories as its upstream does: map them. */
+function requestedScopes(ctx: TokenContext, values: readonly string[]): Scope[] {
+  const scopes = parseScopes(values);
+  return ctx.mirror === undefined ? scopes : mirrorScopes(scopes, ctx.mirror);
 }
 
 async function issue(
