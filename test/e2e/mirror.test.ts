@@ -61,6 +61,12 @@ beforeAll(async () => {
     `oci:${layout}:v1`,
     `docker://127.0.0.1:${upstream.port}/library/${NAME}:v1`,
   ]);
+  await runOk('skopeo', [
+    'copy',
+    '--dest-tls-verify=false',
+    `oci:${layout}:v1`,
+    `docker://127.0.0.1:${upstream.port}/team/${NAME}:v1`,
+  ]);
 
   // Authentication on: docker's anonymous pull of a public namespace goes through the token realm.
   server = await startServerProcess({ auth: true, args: ['--mirror', '127.0.0.1:0=hub'] });
@@ -93,9 +99,30 @@ function distribution(): Distribution {
   return upstream;
 }
 
-/** Blob GETs Distribution answered for the image, by digest. */
-async function upstreamBlobGets(digest: string): Promise<number> {
-  return distribution().count('GET', new RegExp(`/v2/library/${NAME}/blobs/${digest}$`));
+/** Blob GETs Distribution answered for the image in `library/` (or another repository), by digest. */
+async function upstreamBlobGets(digest: string, repository = `library/${NAME}`): Promise<number> {
+  return distribution().count('GET', new RegExp(`/v2/${repository}/blobs/${digest}$`));
+}
+
+/** `ctr` against the containerd of the test's dockerd, in a namespace of its own. */
+function ctr(args: readonly string[]): Promise<CommandResult> {
+  return runWithTimeout(
+    'ctr',
+    ['--address', daemon().containerdAddress, '--namespace', 'berth-mirror', ...args],
+    process.env,
+    STEP_TIMEOUT,
+  );
+}
+
+/** A hosts.toml for `registryHost` in a new hosts dir; `server` is a closed port: no fallback. */
+async function hostsDir(name: string, registryHost: string, hostLines: string): Promise<string> {
+  const dir = path.join(work, name);
+  await mkdir(path.join(dir, registryHost), { recursive: true });
+  await writeFile(
+    path.join(dir, registryHost, 'hosts.toml'),
+    `server = "http://127.0.0.1:9"\n${hostLines}\n`,
+  );
+  return dir;
 }
 
 describe('docker registry mirror', () => {
@@ -126,30 +153,17 @@ describe('docker registry mirror', () => {
   test(
     'containerd fetches through the hosts.toml that serve printed (main listener, ?ns=docker.io)',
     async () => {
-      const hostsDir = path.join(work, 'certs.d');
-      await mkdir(path.join(hostsDir, 'docker.io'), { recursive: true });
       const hostLines =
         /(\[host\."http:\/\/[^"]+"\]\n\s+capabilities = .*\n\s+override_path = true)/.exec(
           setupText,
         );
       expect(hostLines).not.toBeNull();
-      // No fallback to the internet: the server entry is a closed local port.
-      await writeFile(
-        path.join(hostsDir, 'docker.io', 'hosts.toml'),
-        `server = "http://127.0.0.1:9"\n${hostLines?.[1] ?? ''}\n`,
-      );
-      const ctr = (args: readonly string[]): Promise<CommandResult> =>
-        runWithTimeout(
-          'ctr',
-          ['--address', daemon().containerdAddress, '--namespace', 'berth-mirror', ...args],
-          process.env,
-          STEP_TIMEOUT,
-        );
+      const dir = await hostsDir('certs.d', 'docker.io', hostLines?.[1] ?? '');
       const fetched = await ctr([
         'content',
         'fetch',
         '--hosts-dir',
-        hostsDir,
+        dir,
         `docker.io/library/${NAME}:v1`,
       ]);
       expect(fetched.code, describeResult(fetched)).toBe(0);
@@ -162,6 +176,39 @@ describe('docker registry mirror', () => {
       // Served from Berth's cache: the upstream was not asked for the blobs again.
       for (const d of [image.parsed.config, ...image.parsed.layers])
         expect(await upstreamBlobGets(d.digest)).toBe(1);
+    },
+    STEP_TIMEOUT,
+  );
+
+  test(
+    "containerd's ?ns= maps a plain host entry's names into the proxy of that upstream",
+    async () => {
+      const registryHost = `127.0.0.1:${String(distribution().port)}`;
+      // The host is Berth's main listener itself: containerd asks /v2/team/…?ns=<upstream>.
+      const dir = await hostsDir(
+        'certs-ns.d',
+        registryHost,
+        `[host."${server?.url ?? ''}"]\n  capabilities = ["pull", "resolve"]`,
+      );
+      const fetched = await ctr([
+        'content',
+        'fetch',
+        '--hosts-dir',
+        dir,
+        `${registryHost}/team/${NAME}:v1`,
+      ]);
+      expect(fetched.code, describeResult(fetched)).toBe(0);
+      // Berth resolved the tag in hub (nothing else asked Berth for team/…)…
+      const manifest = await fetch(`${server?.url ?? ''}/v2/hub/team/${NAME}/manifests/v1`, {
+        method: 'HEAD',
+        headers: { accept: image.parsed.mediaType ?? '' },
+      });
+      expect(manifest.status).toBe(200);
+      expect(manifest.headers.get('docker-content-digest')).toBe(image.digest);
+      // …and served every blob from what it already held (the same image under library/):
+      // had containerd reached the upstream itself, these would have been fetched there.
+      for (const d of [image.parsed.config, ...image.parsed.layers])
+        expect(await upstreamBlobGets(d.digest, `team/${NAME}`)).toBe(0);
     },
     STEP_TIMEOUT,
   );
