@@ -135,6 +135,7 @@ export function createUpstreamClient(
         ...(signal ? { signal } : {}),
       });
     } catch (e) {
+      noteFailure(`${new URL(url).origin} did not answer: ${describe(e)}`);
       throw new UpstreamError(
         `${new URL(url).origin} did not answer: ${describe(e)}`,
         undefined,

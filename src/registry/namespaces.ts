@@ -98,6 +98,11 @@ export function createNamespaceService(deps: {
         : input.password === undefined
           ? (current?.password ?? null)
           : input.password;
+    if (username === null && input.password !== undefined && input.password !== null)
+      throw new RegistryError(
+        'INVALID_REQUEST',
+        'an upstream password needs a username (--proxy-username)',
+      );
     if (username !== null && (username === '' || password === null || password === ''))
       throw new RegistryError(
         'INVALID_REQUEST',
@@ -182,7 +187,8 @@ export function createNamespaceService(deps: {
         next = {
           kind: 'proxy',
           proxy: proxySettings(
-            { ...f.proxy, ttl: formatTtl(f.proxy.ttlSeconds), ...change.proxy },
+            // The stored credentials stay unless changed (proxySettings reads them from f.proxy).
+            { url: f.proxy.url, ttl: formatTtl(f.proxy.ttlSeconds), ...change.proxy },
             f.proxy,
           ),
         };

@@ -136,7 +136,7 @@ describe('a proxy namespace', () => {
     expect(anonymous.body.proxy).toMatchObject({ username: null, ttl: '30m' });
   });
 
-  it('refuses a bad URL, a bad TTL, a username without a password, and settings of the other kind', async () => {
+  it('refuses a bad URL, a bad TTL, a username without a password (or the reverse), and settings of the other kind', async () => {
     const refusals: [unknown, string][] = [
       [{ name: 'p1', proxy: { url: 'not a url' } }, 'is not a URL'],
       [{ name: 'p1', proxy: { url: 'ftp://example.com' } }, 'must be http:// or https://'],
@@ -146,6 +146,7 @@ describe('a proxy namespace', () => {
       ],
       [{ name: 'p1', proxy: { url: 'https://example.com', ttl: 'soon' } }, 'proxy TTL "soon"'],
       [{ name: 'p1', proxy: { url: 'https://example.com', username: 'u' } }, 'needs a password'],
+      [{ name: 'p1', proxy: { url: 'https://example.com', password: 'p' } }, 'needs a username'],
       [
         { name: 'p1', proxy: { url: 'https://example.com' }, group: { members: ['dev'] } },
         'a proxy or a group, not both',
@@ -329,5 +330,15 @@ describe('upstream health', () => {
       Date.parse(healthy?.lastSuccessAt ?? ''),
     );
     expect(sick?.lastSuccessAt).toBe(healthy?.lastSuccessAt);
+  });
+
+  it('shows the last failure once the upstream is stopped', async () => {
+    const before = await health();
+    await upstream.stop();
+    // Never pulled, so the upstream is asked (and cannot be reached).
+    expect((await pull('v3')).status).toBeGreaterThanOrEqual(400);
+    const sick = await health();
+    expect(sick?.lastFailure).toMatch(/did not answer/);
+    expect(sick?.lastFailureAt).not.toBe(before?.lastFailureAt);
   });
 });
