@@ -275,6 +275,35 @@ describe('a group namespace', () => {
       'crew-a',
     ]);
   });
+
+  it('leaves proxies to the registry administrator: a namespace admin cannot aim Berth at a URL', async () => {
+    const role = await admin.post('/roles', {
+      name: 'fleet-lead',
+      privileges: [{ pattern: 'fleet-*', actions: ['admin'] }],
+    });
+    expect(role.status).toBe(201);
+    const { client } = await userSession(server, admin, [{ role: 'fleet-lead' }]);
+    const ssrf = await client.post('/namespaces', {
+      name: 'fleet-cache',
+      proxy: { url: 'http://169.254.169.254' },
+    });
+    expect(outcomeOf(ssrf)).toBe('403 DENIED');
+    expect(messageOf(ssrf)).toContain('registry administrator');
+    const made = await admin.post('/namespaces', {
+      name: 'fleet-hub',
+      proxy: { url: 'https://registry.example' },
+    });
+    expect(made.status).toBe(201);
+    const retarget = await client.patch('/namespaces/fleet-hub', {
+      proxy: { url: 'http://10.0.0.1:8080' },
+    });
+    expect(outcomeOf(retarget)).toBe('403 DENIED');
+    expect((await admin.get<FederatedBody>('/namespaces/fleet-hub')).body.proxy?.url).toBe(
+      'https://registry.example',
+    );
+    // What is not a proxy setting stays theirs.
+    expect((await client.patch('/namespaces/fleet-hub', { public: true })).status).toBe(200);
+  });
 });
 
 describe('upstream health', () => {

@@ -211,6 +211,18 @@ export function registerNamespaceRoutes(api: Api): void {
     }
   }
 
+  /**
+   * A proxy makes this server send requests wherever its URL says, with credentials it is given:
+   * only the registry administrator may point one somewhere, or a team lead with admin on
+   * `team-*` could reach addresses inside the network through Berth (server-side request forgery).
+   */
+  async function requireRegistryAdminForProxy(caller: Caller, proxy: unknown): Promise<void> {
+    if (proxy !== undefined && !(await api.isAdmin(caller)))
+      throw denied(
+        'setting up a proxy namespace (its upstream URL and credentials) needs the registry administrator',
+      );
+  }
+
   function audit(
     caller: Caller,
     request: FastifyRequest,
@@ -269,6 +281,7 @@ export function registerNamespaceRoutes(api: Api): void {
     response: Namespace,
     handler: async ({ caller, request, body }) => {
       await requireAdmin(caller, body.name);
+      await requireRegistryAdminForProxy(caller, body.proxy);
       if (body.group) await requireAdminOnMembers(caller, body.group);
       if (await namespaces.get(body.name))
         throw conflict(`namespace "${body.name}" already exists`);
@@ -304,6 +317,7 @@ export function registerNamespaceRoutes(api: Api): void {
       await requireAdmin(caller, params.name);
       const { public: isPublic, immutableTags, indexChildren, quotaBytes, retention } = body;
       const { proxy, group } = body;
+      await requireRegistryAdminForProxy(caller, proxy);
       if (group) await requireAdminOnMembers(caller, group);
       // Federation first: its checks (the namespace's kind, members that exist) are the likelier
       // to refuse, and a refusal there changes nothing.
