@@ -40,8 +40,41 @@ export interface RetentionPolicy {
   untaggedDays?: number;
 }
 
+/** `hosted` stores what is pushed; `proxy` caches one upstream registry; `group` pulls through others. */
+export type NamespaceKind = 'hosted' | 'proxy' | 'group';
+
+/** What this Berth process last heard from a proxy's upstream (kept in memory, not stored). */
+export interface UpstreamHealth {
+  lastSuccessAt: string | null;
+  lastFailureAt: string | null;
+  /** The last failure in words: a status such as 503, a timeout, a refused connection. */
+  lastFailure: string | null;
+}
+
+export interface ProxySettings {
+  /** The upstream's origin, e.g. `https://registry-1.docker.io`. */
+  url: string;
+  /** Null: pulls from the upstream anonymously. The password is never sent back. */
+  username: string | null;
+  /** How long a cached tag is served before the upstream is asked whether it moved: `6h`. */
+  ttl: string;
+  health: UpstreamHealth;
+}
+
+export interface GroupSettings {
+  /** Pulls try these namespaces in this order. */
+  members: string[];
+  /** The hosted member that takes pushes made to the group; null refuses them. */
+  pushTo: string | null;
+}
+
 export interface Namespace {
   name: string;
+  kind: NamespaceKind;
+  /** Set for a proxy namespace only. */
+  proxy: ProxySettings | null;
+  /** Set for a group namespace only. */
+  group: GroupSettings | null;
   public: boolean;
   createdAt: string;
   repositories: number;

@@ -1,11 +1,19 @@
 /**
  * One namespace: what it stores against its quota, and its rules (immutable tags, which children
  * a pushed index must hold, the quota, retention). Its administrators edit the rules here and
- * preview what retention would remove; everyone else who may pull reads them.
+ * preview what retention would remove; everyone else who may pull reads them. A proxy namespace
+ * also shows its upstream, what it has cached and how the upstream answered lately; a group its
+ * members in pull order. Their administrators change those settings here too.
  */
 import { useState } from 'preact/hooks';
 import { patch, post, query, segment, useResource } from '../api';
 import { useAttempt } from '../components/actions';
+import {
+  KindBadge,
+  MembersInputs,
+  ProxyInputs,
+  UpstreamHealthFacts,
+} from '../components/federation';
 import { QuotaBadge, UsageMeter } from '../components/usage';
 import {
   Badge,
@@ -18,6 +26,7 @@ import {
   Section,
   TableWrap,
 } from '../components/ui';
+import { groupBody, memberChoices, proxyFields, proxyPatch, pushChoices } from '../federation';
 import {
   formatBytes,
   formatCount,
@@ -26,7 +35,7 @@ import {
   retentionRules,
   shortDigest,
 } from '../format';
-import { manifestHref, repositoryHref } from '../paths';
+import { manifestHref, namespaceHref, repositoryHref } from '../paths';
 import { Link } from '../router';
 import {
   indexChildrenChoice,
@@ -39,7 +48,7 @@ import {
   type IndexChildrenChoice,
   type RetentionFields,
 } from '../rules';
-import type { Namespace, RetentionReport } from '../types';
+import type { GroupSettings, Namespace, ProxySettings, RetentionReport } from '../types';
 
 export function NamespacePage(props: { name: string }) {
   const namespace = useResource<Namespace>(`/namespaces/${segment(props.name)}`);
@@ -47,21 +56,219 @@ export function NamespacePage(props: { name: string }) {
     <>
       <PageHeader title={props.name} eyebrow={<Link href="/namespaces">Namespaces</Link>} />
       <Loaded resource={namespace} what="the namespace">
-        {(ns) => (
-          <>
-            <Usage namespace={ns} />
-            {ns.actions.includes('admin') ? (
-              <>
-                <RulesEditor namespace={ns} onSaved={namespace.reload} />
-                <RetentionPreview namespace={ns} />
-              </>
-            ) : (
-              <Rules namespace={ns} />
-            )}
-          </>
-        )}
+        {(ns) =>
+          // A group stores nothing of its own: usage and rules are its members'.
+          ns.group !== null ? (
+            <Group namespace={ns} group={ns.group} onSaved={namespace.reload} />
+          ) : (
+            <>
+              {ns.proxy !== null && (
+                <Proxy namespace={ns} proxy={ns.proxy} onSaved={namespace.reload} />
+              )}
+              <Usage namespace={ns} />
+              {ns.actions.includes('admin') ? (
+                <>
+                  <RulesEditor namespace={ns} onSaved={namespace.reload} />
+                  <RetentionPreview namespace={ns} />
+                </>
+              ) : (
+                <Rules namespace={ns} />
+              )}
+            </>
+          )
+        }
       </Loaded>
     </>
+  );
+}
+
+/** Where a proxy pulls from, what it has cached, how its upstream answered; its settings form. */
+function Proxy(props: { namespace: Namespace; proxy: ProxySettings; onSaved: () => void }) {
+  const { namespace: ns, proxy } = props;
+  return (
+    <>
+      <Section title="Proxy">
+        <p class="notice">
+          A pull-through cache of <span class="break">{proxy.url}</span>: an image pulled from here
+          is fetched from the upstream once and then served from this registry. Pushes into this
+          namespace are refused.
+        </p>
+        <dl class="facts">
+          <dt>Kind</dt>
+          <dd>
+            <KindBadge kind={ns.kind} />
+          </dd>
+          <dt>Upstream</dt>
+          <dd class="mono">{proxy.url}</dd>
+          <dt>Credentials</dt>
+          <dd>{proxy.username ?? 'anonymous'}</dd>
+          <dt>Cache TTL</dt>
+          <dd>
+            {proxy.ttl}{' '}
+            <span class="muted">(then a pulled tag is checked against the upstream)</span>
+          </dd>
+          <dt>Cached</dt>
+          <dd>
+            <Link href={`/repositories${query({ namespace: ns.name })}`}>
+              {plural(ns.repositories, 'repository', 'repositories')}
+            </Link>
+            , <Bytes bytes={ns.usedBytes} />
+          </dd>
+        </dl>
+      </Section>
+      <Section title="Upstream health">
+        <UpstreamHealthFacts proxy={proxy} />
+      </Section>
+      {ns.actions.includes('admin') && (
+        <ProxyEditor namespace={ns} proxy={proxy} onSaved={props.onSaved} />
+      )}
+    </>
+  );
+}
+
+function ProxyEditor(props: { namespace: Namespace; proxy: ProxySettings; onSaved: () => void }) {
+  const [fields, setFields] = useState(() => proxyFields(props.proxy));
+  const [busy, setBusy] = useState(false);
+  const [saved, setSaved] = useState(false);
+  const { error, setError, attempt } = useAttempt();
+
+  async function save(event: Event): Promise<void> {
+    event.preventDefault();
+    setSaved(false);
+    const patched = proxyPatch(props.proxy, fields);
+    if ('error' in patched) {
+      setError(patched.error);
+      return;
+    }
+    if (patched.changes === null) {
+      setError('Nothing changed.');
+      return;
+    }
+    setBusy(true);
+    await attempt(async () => {
+      const updated = await patch<Namespace>(`/namespaces/${segment(props.namespace.name)}`, {
+        proxy: patched.changes,
+      });
+      setFields(proxyFields(updated.proxy));
+      setSaved(true);
+      props.onSaved();
+    });
+    setBusy(false);
+  }
+
+  return (
+    <Section title="Proxy settings">
+      <form class="stack-form" onSubmit={(e) => void save(e)}>
+        <ProxyInputs idPrefix="proxy" fields={fields} stored={props.proxy} onChange={setFields} />
+        <ErrorMessage error={error} />
+        {saved && (
+          <p class="success" role="status">
+            Proxy settings saved.
+          </p>
+        )}
+        <div class="form-buttons">
+          <button type="submit" class="button primary" disabled={busy}>
+            {busy ? 'Saving…' : 'Save proxy settings'}
+          </button>
+        </div>
+      </form>
+    </Section>
+  );
+}
+
+/** A group's members in pull order and its push member; its settings form for administrators. */
+function Group(props: { namespace: Namespace; group: GroupSettings; onSaved: () => void }) {
+  const { namespace: ns, group } = props;
+  return (
+    <>
+      <Section title="Group">
+        <p class="notice">
+          A pull from this namespace tries its members in order and answers from the first that has
+          the image.{' '}
+          {group.pushTo === null
+            ? 'Pushes into it are refused.'
+            : `Pushes into it are stored in ${group.pushTo}.`}{' '}
+          Quota, retention and tag rules are those of the members.
+        </p>
+        <dl class="facts">
+          <dt>Kind</dt>
+          <dd>
+            <KindBadge kind={ns.kind} />
+          </dd>
+          <dt>Members</dt>
+          <dd>
+            <ol class="plain-list" aria-label="Members in pull order">
+              {group.members.map((member, i) => (
+                <li key={member}>
+                  {i + 1}. <NameLink href={namespaceHref(member)} name={member} />
+                </li>
+              ))}
+            </ol>
+          </dd>
+          <dt>Push member</dt>
+          <dd>{group.pushTo ?? 'none: pushes are refused'}</dd>
+        </dl>
+      </Section>
+      {ns.actions.includes('admin') && (
+        <GroupEditor namespace={ns} group={group} onSaved={props.onSaved} />
+      )}
+    </>
+  );
+}
+
+function GroupEditor(props: { namespace: Namespace; group: GroupSettings; onSaved: () => void }) {
+  const all = useResource<{ items: Namespace[] }>('/namespaces');
+  const namespaces = all.data?.items ?? [];
+  const [members, setMembers] = useState(props.group.members);
+  const [pushTo, setPushTo] = useState(props.group.pushTo ?? '');
+  const [busy, setBusy] = useState(false);
+  const [saved, setSaved] = useState(false);
+  const { error, setError, attempt } = useAttempt();
+
+  async function save(event: Event): Promise<void> {
+    event.preventDefault();
+    setSaved(false);
+    const body = groupBody(members, pushTo);
+    if ('error' in body) {
+      setError(body.error);
+      return;
+    }
+    setBusy(true);
+    await attempt(async () => {
+      const updated = await patch<Namespace>(`/namespaces/${segment(props.namespace.name)}`, body);
+      setMembers(updated.group?.members ?? []);
+      setPushTo(updated.group?.pushTo ?? '');
+      setSaved(true);
+      props.onSaved();
+    });
+    setBusy(false);
+  }
+
+  return (
+    <Section title="Group settings">
+      <form class="stack-form" onSubmit={(e) => void save(e)}>
+        <MembersInputs
+          idPrefix="group"
+          members={members}
+          choices={memberChoices(namespaces, members, props.namespace.name)}
+          pushChoices={pushChoices(namespaces, members)}
+          pushTo={pushTo}
+          onMembers={setMembers}
+          onPushTo={setPushTo}
+        />
+        <ErrorMessage error={all.error ?? error} />
+        {saved && (
+          <p class="success" role="status">
+            Group settings saved.
+          </p>
+        )}
+        <div class="form-buttons">
+          <button type="submit" class="button primary" disabled={busy}>
+            {busy ? 'Saving…' : 'Save group settings'}
+          </button>
+        </div>
+      </form>
+    </Section>
   );
 }
 

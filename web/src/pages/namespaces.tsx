@@ -3,6 +3,7 @@ import { del, patch, post, query, segment, useResource } from '../api';
 import { mayCreateNamespaces, useApp } from '../app-state';
 import { DangerButton, useAttempt } from '../components/actions';
 import { ConfirmDialog } from '../components/dialog';
+import { KindBadge, MembersInputs, ProxyInputs, UpstreamBadge } from '../components/federation';
 import { QuotaBadge } from '../components/usage';
 import {
   Badge,
@@ -15,10 +16,19 @@ import {
   TableWrap,
   Time,
 } from '../components/ui';
+import {
+  groupBody,
+  groupSummary,
+  memberChoices,
+  newProxyBody,
+  proxyFields,
+  proxySummary,
+  pushChoices,
+} from '../federation';
 import { formatUsage, plural } from '../format';
 import { namespaceHref } from '../paths';
 import { Link } from '../router';
-import type { Namespace } from '../types';
+import type { Namespace, NamespaceKind } from '../types';
 
 export function NamespacesPage() {
   const { session } = useApp();
@@ -39,9 +49,13 @@ export function NamespacesPage() {
       <p class="lead">
         The first part of an image name is its namespace (<code>team/app</code> lives in{' '}
         <code>team</code>). Access is granted per namespace; a public one can be pulled without
-        signing in. Open a namespace for its quota, retention and tag rules.
+        signing in. A proxy namespace caches the images of another registry as they are pulled; a
+        group pulls through several namespaces as one. Open a namespace for its quota, retention and
+        tag rules.
       </p>
-      {mayCreateNamespaces(session) && <CreateNamespace onCreated={list.reload} />}
+      {mayCreateNamespaces(session) && (
+        <CreateNamespace namespaces={list.data?.items ?? []} onCreated={list.reload} />
+      )}
       <ErrorMessage error={error} />
       <Loaded resource={list} what="namespaces">
         {({ items }) =>
@@ -54,6 +68,7 @@ export function NamespacesPage() {
               <thead>
                 <tr>
                   <th scope="col">Name</th>
+                  <th scope="col">Kind</th>
                   <th scope="col">Visibility</th>
                   <th scope="col" class="num">
                     Repositories
@@ -71,7 +86,11 @@ export function NamespacesPage() {
                   <tr key={ns.name}>
                     <th scope="row" class="fill">
                       <NameLink href={namespaceHref(ns.name)} name={ns.name} />
+                      <FederationSummary namespace={ns} />
                     </th>
+                    <td data-label="Kind">
+                      <KindBadge kind={ns.kind} /> <UpstreamBadge proxy={ns.proxy} />
+                    </td>
                     <td data-label="Visibility">
                       {ns.public ? <Badge tone="info">public</Badge> : <Badge>private</Badge>}
                     </td>
@@ -129,55 +148,137 @@ export function NamespacesPage() {
   );
 }
 
-function CreateNamespace(props: { onCreated: () => void }) {
+/** A proxy's upstream or a group's members, under the name: what the namespace pulls from. */
+function FederationSummary(props: { namespace: Namespace }) {
+  const { proxy, group } = props.namespace;
+  const text = proxy !== null ? proxySummary(proxy) : group !== null ? groupSummary(group) : null;
+  if (text === null) return null;
+  return <span class="small muted summary">{text}</span>;
+}
+
+const KIND_CHOICES: readonly [NamespaceKind, string][] = [
+  ['hosted', 'Hosted: images are pushed here'],
+  ['proxy', 'Proxy: a pull-through cache of another registry'],
+  ['group', 'Group: pulls through several namespaces in order'],
+];
+
+function CreateNamespace(props: { namespaces: Namespace[]; onCreated: () => void }) {
   const [name, setName] = useState('');
   const [isPublic, setPublic] = useState(false);
-  const { error, attempt } = useAttempt();
+  const [kind, setKind] = useState<NamespaceKind>('hosted');
+  const [proxy, setProxy] = useState(() => proxyFields(null));
+  const [members, setMembers] = useState<string[]>([]);
+  const [pushTo, setPushTo] = useState('');
+  const { error, setError, attempt } = useAttempt();
   const [created, setCreated] = useState<string | null>(null);
 
   async function submit(event: Event): Promise<void> {
     event.preventDefault();
     setCreated(null);
+    let settings = {};
+    if (kind === 'proxy') {
+      const body = newProxyBody(proxy);
+      if ('error' in body) return setError(body.error);
+      settings = body;
+    } else if (kind === 'group') {
+      const body = groupBody(members, pushTo);
+      if ('error' in body) return setError(body.error);
+      settings = body;
+    }
     await attempt(async () => {
-      const ns = await post<Namespace>('/namespaces', { name: name.trim(), public: isPublic });
+      const ns = await post<Namespace>('/namespaces', {
+        name: name.trim(),
+        public: isPublic,
+        ...settings,
+      });
       setCreated(ns.name);
       setName('');
       setPublic(false);
+      setKind('hosted');
+      setProxy(proxyFields(null));
+      setMembers([]);
+      setPushTo('');
       props.onCreated();
     });
   }
 
   return (
     <Section title="Create a namespace">
-      <form class="inline-form" onSubmit={(e) => void submit(e)}>
-        <div class="field">
-          <label for="ns-name">Name</label>
-          <input
-            id="ns-name"
-            required
-            aria-describedby="ns-name-hint"
-            autocomplete="off"
-            spellcheck={false}
-            value={name}
-            onInput={(e) => setName(e.currentTarget.value)}
-          />
+      <form class="stack-form" onSubmit={(e) => void submit(e)}>
+        <div class="inline-form">
+          <div class="field">
+            <label for="ns-name">Name</label>
+            <input
+              id="ns-name"
+              required
+              aria-describedby="ns-name-hint"
+              autocomplete="off"
+              spellcheck={false}
+              value={name}
+              onInput={(e) => setName(e.currentTarget.value)}
+            />
+          </div>
+          <label class="check">
+            <input
+              type="checkbox"
+              checked={isPublic}
+              onChange={(e) => setPublic(e.currentTarget.checked)}
+            />{' '}
+            Public (anyone may pull without signing in)
+          </label>
         </div>
-        <label class="check">
-          <input
-            type="checkbox"
-            checked={isPublic}
-            onChange={(e) => setPublic(e.currentTarget.checked)}
-          />{' '}
-          Public (anyone may pull without signing in)
-        </label>
-        <button type="submit" class="button primary">
-          Create namespace
-        </button>
+        <p class="hint" id="ns-name-hint">
+          Lower-case letters and digits, optionally separated by <code>.</code> <code>_</code> or{' '}
+          <code>-</code>.
+        </p>
+        <fieldset>
+          <legend>Kind</legend>
+          <div class="radio-group">
+            {KIND_CHOICES.map(([choice, label]) => (
+              <label class="check" key={choice}>
+                <input
+                  type="radio"
+                  name="ns-kind"
+                  checked={kind === choice}
+                  onChange={() => setKind(choice)}
+                />{' '}
+                {label}
+              </label>
+            ))}
+          </div>
+        </fieldset>
+        {kind === 'proxy' && (
+          <fieldset class="stack-form">
+            <legend>Upstream</legend>
+            <ProxyInputs idPrefix="ns-proxy" fields={proxy} stored={null} onChange={setProxy} />
+            <p class="hint">
+              Pushes into a proxy namespace are refused. Pulling <code>NAME/library/alpine</code>{' '}
+              fetches <code>library/alpine</code> from the upstream once and serves it from here
+              after that.
+            </p>
+          </fieldset>
+        )}
+        {kind === 'group' && (
+          <MembersInputs
+            idPrefix="ns-group"
+            members={members}
+            choices={memberChoices(props.namespaces, members, null)}
+            pushChoices={pushChoices(props.namespaces, members)}
+            pushTo={pushTo}
+            onMembers={(chosen) => {
+              // "Add at least one member" no longer holds once one is added.
+              setError(null);
+              setMembers(chosen);
+            }}
+            onPushTo={setPushTo}
+          />
+        )}
+        <div class="form-buttons">
+          <button type="submit" class="button primary">
+            Create namespace
+          </button>
+        </div>
       </form>
-      <p class="hint" id="ns-name-hint">
-        Lower-case letters and digits, optionally separated by <code>.</code> <code>_</code> or{' '}
-        <code>-</code>.
-      </p>
       <ErrorMessage error={error} />
       {created !== null && (
         <p class="success" role="status">
