@@ -302,12 +302,12 @@ beforeAll(async () => {
   berth = await startServerProcess({ dataDir: path.join(work, 'berth'), auth: true });
   for (const upstream of upstreams.values()) {
     await pushToUpstream(upstream);
-    await createProxyNamespace(
-      berth.dataDir,
-      upstream.namespace,
-      { url: upstream.url, username: MIRROR.name, password: MIRROR.password, ttl: TTL },
-      { public: true },
-    );
+    await createProxyNamespace(berth.dataDir, upstream.namespace, {
+      url: upstream.url,
+      credentials: { username: MIRROR.name, password: MIRROR.password },
+      ttl: TTL,
+      public: true,
+    });
   }
   dockerd = await startDockerd();
 });

@@ -42,7 +42,7 @@ beforeAll(async () => {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`);
   upstream = await startDistribution({ label: 'berth-proxy-load' });
   berth = await startServerProcess();
-  await createProxyNamespace(server().dataDir, 'hub', { url: registry().url }, { public: true });
+  await createProxyNamespace(server().dataDir, 'hub', { url: registry().url, public: true });
 });
 
 afterAll(async () => {
