@@ -2,11 +2,12 @@
  * `npm run bench`: Berth side by side with the reference registry (CNCF Distribution), in one run,
  * on this machine. See bench/README.md for what each figure means.
  *
- *   npm run bench -- [--rounds N] [--quick] [--only a,b] [--candidate-only] [--engines s3]
+ *   npm run bench -- [--rounds N] [--quick] [--only a,b] [--candidate-only] [--engines s3] [--proxy]
  *
  * Each round starts each registry on an empty data directory, runs the selected scenarios against
  * it and stops it; the order alternates between rounds. The machine's limits are measured once,
- * before the first round. `--engines s3` runs the scale-out mode instead (scale-out.ts).
+ * before the first round. `--engines s3` runs the scale-out mode instead (scale-out.ts), `--proxy`
+ * the pull-through cache against hosted pulls (proxy.ts).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -35,6 +36,7 @@ import { catalog, tags } from './scenarios/listings.js';
 import { manifestGet, manifestHead, manifestPush } from './scenarios/manifests.js';
 import { startup } from './scenarios/startup.js';
 import { token } from './scenarios/token.js';
+import { PROXY_NAMES, runProxy } from './proxy.js';
 import { runScaleOut, SCALE_OUT_NAMES } from './scale-out.js';
 
 const SCENARIOS: Scenario[] = [
@@ -103,15 +105,20 @@ interface Options {
   candidateOnly: boolean;
   /** `embedded` (SQLite + files, the default) or `s3` (scale-out mode: PostgreSQL + Ceph RGW). */
   engines: 'embedded' | 's3';
+  /** Proxy mode: pulls through a proxy namespace (cold, warm) against hosted pulls. */
+  proxy: boolean;
 }
 
 const USAGE = `usage: npm run bench -- [--rounds N] [--quick] [--only a,b,...] [--candidate-only]
+                           [--engines s3 | --proxy]
   --rounds N         rounds, each registry once per round, order alternating (default 3; --quick: 1)
   --quick            a smoke run of a few minutes: 1 round, smaller sizes, shorter loads
   --only LIST        comma-separated, from: ${[LIMITS, ...SCENARIOS.map((s) => s.name)].join(', ')}
   --candidate-only   measure Berth alone (no reference, no ratios)
   --engines s3       scale-out mode: Berth on PostgreSQL + Ceph RGW vs Distribution on Ceph RGW,
-                     then 1-3 Berth replicas behind nginx; --only from: ${SCALE_OUT_NAMES.join(', ')}`;
+                     then 1-3 Berth replicas behind nginx; --only from: ${SCALE_OUT_NAMES.join(', ')}
+  --proxy            proxy mode: pulls through a Berth proxy namespace of a Distribution upstream,
+                     cold and warm, against hosted pulls; --only from: ${PROXY_NAMES.join(', ')}`;
 
 function parseOptions(argv: string[]): Options {
   const { values } = parseArgs({
@@ -122,6 +129,7 @@ function parseOptions(argv: string[]): Options {
       only: { type: 'string' },
       'candidate-only': { type: 'boolean', default: false },
       engines: { type: 'string', default: 'embedded' },
+      proxy: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -138,6 +146,10 @@ function parseOptions(argv: string[]): Options {
   if (engines !== 'embedded' && engines !== 's3') {
     throw new Error(`--engines must be embedded or s3\n${USAGE}`);
   }
+  const proxy = values.proxy;
+  if (proxy && (engines !== 'embedded' || values['candidate-only'])) {
+    throw new Error(`--proxy takes neither --engines s3 nor --candidate-only\n${USAGE}`);
+  }
   let only: Set<string> | null = null;
   if (values.only !== undefined) {
     only = new Set(
@@ -146,13 +158,24 @@ function parseOptions(argv: string[]): Options {
         .map((s) => s.trim())
         .filter((s) => s !== ''),
     );
-    const known = new Set(
-      engines === 's3' ? SCALE_OUT_NAMES : [LIMITS, ...SCENARIOS.map((s) => s.name)],
+    const known = new Set<string>(
+      proxy
+        ? PROXY_NAMES
+        : engines === 's3'
+          ? SCALE_OUT_NAMES
+          : [LIMITS, ...SCENARIOS.map((s) => s.name)],
     );
     const unknown = [...only].filter((name) => !known.has(name));
     if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(', ')}\n${USAGE}`);
   }
-  return { rounds, quick: values.quick, only, candidateOnly: values['candidate-only'], engines };
+  return {
+    rounds,
+    quick: values.quick,
+    only,
+    candidateOnly: values['candidate-only'],
+    engines,
+    proxy,
+  };
 }
 
 const started = performance.now();
@@ -282,6 +305,10 @@ async function main(): Promise<void> {
   log('computing the digests of the test blobs');
   if (options.engines === 's3') {
     await runScaleOut(options, sizes, blobs, machine, referenceVersion, log);
+    return;
+  }
+  if (options.proxy) {
+    await runProxy(options, blobs, machine, referenceVersion ?? '', log);
     return;
   }
   for (const scenario of selected) scenario.prepare?.(blobs, sizes);

@@ -158,6 +158,23 @@ export class RegistryClient {
     }
   }
 
+  /**
+   * GET the first byte of the blob (`Range: bytes=0-0`). A Berth proxy answers a ranged GET only
+   * once the blob is in its cache, so this waits for a fill the previous pull started.
+   */
+  async pullFirstByte(repo: string, blob: Blob): Promise<void> {
+    const res = await this.http.request({
+      method: 'GET',
+      path: `/v2/${repo}/blobs/${blob.digest}`,
+      headers: { range: 'bytes=0-0' },
+      timeoutMs: BIG_TIMEOUT,
+    });
+    expectStatus(res, `GET ${blob.id} bytes=0-0`, 206);
+    if (res.body.length !== 1 || res.body[0] !== blob.header[0]) {
+      throw new Error(`GET ${blob.id} bytes=0-0: wrong byte (${res.body.length} bytes)`);
+    }
+  }
+
   async putManifest(repo: string, reference: string, body: Buffer): Promise<void> {
     const res = await this.http.request({
       method: 'PUT',
@@ -191,8 +208,12 @@ export class RegistryClient {
   }
 }
 
-/** An OCI image manifest over a config and one layer; `annotation` makes each one distinct. */
-export function imageManifest(config: Blob, layer: Blob, annotation: string): Buffer {
+/** An OCI image manifest over a config and its layers; `annotation` makes each one distinct. */
+export function imageManifest(
+  config: Blob,
+  layers: Blob | readonly Blob[],
+  annotation: string,
+): Buffer {
   return Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
@@ -202,13 +223,11 @@ export function imageManifest(config: Blob, layer: Blob, annotation: string): Bu
         digest: config.digest,
         size: config.size,
       },
-      layers: [
-        {
-          mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
-          digest: layer.digest,
-          size: layer.size,
-        },
-      ],
+      layers: ('digest' in layers ? [layers] : layers).map((layer) => ({
+        mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+        digest: layer.digest,
+        size: layer.size,
+      })),
       annotations: { 'org.example.bench': annotation },
     }),
   );

@@ -275,6 +275,33 @@ export async function startReference(options: StartOptions = {}): Promise<Runnin
   return launch('reference', dataDir, port, REFERENCE_BIN, ['serve', config], { env });
 }
 
+/**
+ * Runs `berth ARGS --data DIR`: a CLI command on the data directory of a Berth started here, as an
+ * operator would beside the running server. Resolves to its stdout; rejects on a non-zero exit.
+ */
+export async function berthCommand(registry: RunningRegistry, args: string[]): Promise<string> {
+  if (registry.role !== 'candidate') throw new Error('berth commands need a Berth data directory');
+  const child = spawnTracked(process.execPath, [BERTH_CLI, ...args, '--data', registry.dataDir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: registry.dataDir,
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (data: Buffer) => (stdout += data.toString('utf8')));
+  child.stderr?.on('data', (data: Buffer) => (stderr += data.toString('utf8')));
+  // 'close', not 'exit': the output has then been read to its end.
+  const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  const timer = setTimeout(() => void stopChild(child, 2000), READY_TIMEOUT_MS);
+  await closed;
+  clearTimeout(timer);
+  if (child.exitCode !== 0) {
+    throw new Error(
+      `berth ${args.join(' ')} exited with ${String(child.exitCode ?? child.signalCode)}: ${stderr.trim()}`,
+    );
+  }
+  return stdout;
+}
+
 export function startRegistry(role: Role, options: StartOptions = {}): Promise<RunningRegistry> {
   if (role === 'reference' && options.auth === true)
     throw new Error('the reference runs without authentication: it has no token realm');
