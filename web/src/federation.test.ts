@@ -162,6 +162,11 @@ describe('group members', () => {
     expect(memberChoices(all, ['hub'], 'ci')).toEqual(['team']);
   });
 
+  test('only namespaces the caller administers are offered as members', () => {
+    const pulled = { ...namespace('other', 'hosted'), actions: ['pull' as const] };
+    expect(memberChoices([...all, pulled], [], null)).toEqual(['team', 'hub', 'ci']);
+  });
+
   test('only hosted members may take pushes, in member order', () => {
     expect(pushChoices(all, ['hub', 'ci', 'team'])).toEqual(['ci', 'team']);
   });

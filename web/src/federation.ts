@@ -117,7 +117,8 @@ export function proxyPatch(
 
 /**
  * The namespaces a group may pull through, in list order: hosted and proxy namespaces (never a
- * group, never the group itself) not already chosen.
+ * group, never the group itself) not already chosen, that the caller administers (the registry
+ * refuses a member without `admin` on it: a group would otherwise expose its content).
  */
 export function memberChoices(
   namespaces: readonly Namespace[],
@@ -125,7 +126,13 @@ export function memberChoices(
   self: string | null,
 ): string[] {
   return namespaces
-    .filter((ns) => ns.kind !== 'group' && ns.name !== self && !chosen.includes(ns.name))
+    .filter(
+      (ns) =>
+        ns.kind !== 'group' &&
+        ns.name !== self &&
+        !chosen.includes(ns.name) &&
+        ns.actions.includes('admin'),
+    )
     .map((ns) => ns.name);
 }
 

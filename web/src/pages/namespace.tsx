@@ -7,6 +7,7 @@
  */
 import { useState } from 'preact/hooks';
 import { patch, post, query, segment, useResource } from '../api';
+import { useApp } from '../app-state';
 import { useAttempt } from '../components/actions';
 import {
   KindBadge,
@@ -85,6 +86,7 @@ export function NamespacePage(props: { name: string }) {
 /** Where a proxy pulls from, what it has cached, how its upstream answered; its settings form. */
 function Proxy(props: { namespace: Namespace; proxy: ProxySettings; onSaved: () => void }) {
   const { namespace: ns, proxy } = props;
+  const { session } = useApp();
   return (
     <>
       <Section title="Proxy">
@@ -119,8 +121,15 @@ function Proxy(props: { namespace: Namespace; proxy: ProxySettings; onSaved: () 
       <Section title="Upstream health">
         <UpstreamHealthFacts proxy={proxy} />
       </Section>
-      {ns.actions.includes('admin') && (
+      {/* Where a proxy points, the registry administrator decides: the API refuses others. */}
+      {session.isAdmin ? (
         <ProxyEditor namespace={ns} proxy={proxy} onSaved={props.onSaved} />
+      ) : (
+        ns.actions.includes('admin') && (
+          <p class="hint">
+            Only the registry administrator can change the upstream, its credentials or the TTL.
+          </p>
+        )
       )}
     </>
   );

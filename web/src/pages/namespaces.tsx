@@ -54,7 +54,11 @@ export function NamespacesPage() {
         tag rules.
       </p>
       {mayCreateNamespaces(session) && (
-        <CreateNamespace namespaces={list.data?.items ?? []} onCreated={list.reload} />
+        <CreateNamespace
+          namespaces={list.data?.items ?? []}
+          registryAdmin={session.isAdmin}
+          onCreated={list.reload}
+        />
       )}
       <ErrorMessage error={error} />
       <Loaded resource={list} what="namespaces">
@@ -162,7 +166,12 @@ const KIND_CHOICES: readonly [NamespaceKind, string][] = [
   ['group', 'Group: pulls through several namespaces in order'],
 ];
 
-function CreateNamespace(props: { namespaces: Namespace[]; onCreated: () => void }) {
+function CreateNamespace(props: {
+  namespaces: Namespace[];
+  /** Only the registry administrator may aim a proxy somewhere (the API refuses anyone else). */
+  registryAdmin: boolean;
+  onCreated: () => void;
+}) {
   const [name, setName] = useState('');
   const [isPublic, setPublic] = useState(false);
   const [kind, setKind] = useState<NamespaceKind>('hosted');
@@ -234,17 +243,19 @@ function CreateNamespace(props: { namespaces: Namespace[]; onCreated: () => void
         <fieldset>
           <legend>Kind</legend>
           <div class="radio-group">
-            {KIND_CHOICES.map(([choice, label]) => (
-              <label class="check" key={choice}>
-                <input
-                  type="radio"
-                  name="ns-kind"
-                  checked={kind === choice}
-                  onChange={() => setKind(choice)}
-                />{' '}
-                {label}
-              </label>
-            ))}
+            {KIND_CHOICES.filter(([choice]) => choice !== 'proxy' || props.registryAdmin).map(
+              ([choice, label]) => (
+                <label class="check" key={choice}>
+                  <input
+                    type="radio"
+                    name="ns-kind"
+                    checked={kind === choice}
+                    onChange={() => setKind(choice)}
+                  />{' '}
+                  {label}
+                </label>
+              ),
+            )}
           </div>
         </fieldset>
         {kind === 'proxy' && (
