@@ -34,6 +34,7 @@ import { MediaType, SUPPORTED_MANIFEST_TYPES } from '../core/media-types.js';
 import type { ReferrersIndex } from '../registry/discovery.js';
 import type { Registry, Reference, RepositoryRef } from '../registry/index.js';
 import type { StoredManifest } from '../registry/manifests.js';
+import { ClientFeed } from './client-feed.js';
 import { createFills } from './fills.js';
 import { UpstreamError, type UpstreamClient, type UpstreamHealth } from './upstream-types.js';
 import { verifying } from './verify.js';
@@ -94,7 +95,7 @@ export interface ProxyCache {
     subject: Digest,
     artifactType: string | undefined,
   ): Promise<Served<ReferrersIndex>>;
-  health(settings: ProxySettings): UpstreamHealth;
+  health(namespace: string, settings: ProxySettings): UpstreamHealth;
   close(): Promise<void>;
 }
 
@@ -103,6 +104,8 @@ const CACHE_OWNER = 'berth:proxy-cache';
 const ACCEPT = [...SUPPORTED_MANIFEST_TYPES].join(', ');
 /** After an upstream failure a stale tag is served this long before the upstream is tried again. */
 const FAILURE_BACKOFF_MS = 10_000;
+/** How far the first client of a fill may fall behind the cache before it reads from the cache. */
+const MAX_CLIENT_LAG = 8 * 1024 * 1024;
 /** Entries kept in the confirmation and 404 maps; the oldest go first. */
 const MAX_REMEMBERED = 50_000;
 
@@ -112,7 +115,8 @@ export function createProxyCache(deps: {
   log: ProxyLog;
 }): ProxyCache {
   const { registry, options, log } = deps;
-  const clients = new Map<string, UpstreamClient>();
+  /** Per proxy namespace: its client and the settings it was made with. */
+  const clients = new Map<string, { key: string; client: UpstreamClient }>();
   /** `repository:tag` → when the upstream last confirmed which digest it names (or failed to). */
   const confirmed = new Map<string, { at: number; digest: Digest; failure: string | null }>();
   /** `upstream-url repository reference` → until when a 404 is believed. */
@@ -124,20 +128,24 @@ export function createProxyCache(deps: {
   const clientKey = (settings: ProxySettings): string =>
     JSON.stringify([settings.url, settings.username, settings.password]);
 
-  async function clientFor(settings: ProxySettings): Promise<UpstreamClient> {
+  /**
+   * The namespace's client of its upstream. New settings (another URL or credentials) get a new
+   * client; the old one's connections are closed (its requests in flight end with it).
+   */
+  async function clientFor(namespace: string, settings: ProxySettings): Promise<UpstreamClient> {
     const key = clientKey(settings);
-    let client = clients.get(key);
-    if (!client) {
-      // Loaded on first use (see upstream-types.ts).
-      const { createUpstreamClient } = await import('./upstream.js');
-      client = clients.get(key);
-      if (client) return client;
-      client = createUpstreamClient(settings, {
-        connectMs: options.upstreamTimeoutMs,
-        idleMs: options.upstreamTimeoutMs,
-      });
-      clients.set(key, client);
-    }
+    const current = clients.get(namespace);
+    if (current?.key === key) return current.client;
+    // Loaded on first use (see upstream-types.ts).
+    const { createUpstreamClient } = await import('./upstream.js');
+    const again = clients.get(namespace);
+    if (again?.key === key) return again.client;
+    const client = createUpstreamClient(settings, {
+      connectMs: options.upstreamTimeoutMs,
+      idleMs: options.upstreamTimeoutMs,
+    });
+    clients.set(namespace, { key, client });
+    if (again) void again.client.close();
     return client;
   }
 
@@ -224,7 +232,7 @@ export function createProxyCache(deps: {
     ref: Extract<Reference, { kind: 'tag' }>,
     upstreamRepo: string,
   ): Promise<Served<StoredManifest>> {
-    const client = await clientFor(settings);
+    const client = await clientFor(repo.namespace, settings);
     const key = `${repo.name}:${ref.tag}`;
     const cached = await cachedManifest(repo, ref);
     const check = confirmed.get(key);
@@ -263,7 +271,7 @@ export function createProxyCache(deps: {
       return { value: fetched, warning: null };
     } catch (e) {
       if (!(e instanceof UpstreamError)) throw e;
-      if (!cached) throw upstreamFailed(e, `${repo.requested}:${ref.tag}`);
+      if (!cached) throw upstreamFailed(e, `${repo.requested}:${ref.tag}`, 'MANIFEST_UNKNOWN');
       log.warn(
         { repository: repo.name, tag: ref.tag, upstream: client.url, reason: e.message },
         'proxy serves a cached tag the upstream could not confirm',
@@ -281,7 +289,7 @@ export function createProxyCache(deps: {
   ): Promise<Served<StoredManifest>> {
     const cached = await cachedManifest(repo, ref);
     if (cached) return { value: cached, warning: null };
-    const client = await clientFor(settings);
+    const client = await clientFor(repo.namespace, settings);
     const missingKey = `${settings.url} ${upstreamRepo} ${ref.digest}`;
     if (isNotFound(missingKey)) throw manifestUnknown(ref.digest);
     try {
@@ -295,7 +303,8 @@ export function createProxyCache(deps: {
       }
       return { value: fetched, warning: null };
     } catch (e) {
-      if (e instanceof UpstreamError) throw upstreamFailed(e, `${repo.requested}@${ref.digest}`);
+      if (e instanceof UpstreamError)
+        throw upstreamFailed(e, `${repo.requested}@${ref.digest}`, 'MANIFEST_UNKNOWN');
       throw e;
     }
   }
@@ -324,7 +333,7 @@ export function createProxyCache(deps: {
     // namespace; the confirmation is a HEAD, which costs no download.
     if (!(await registry.blobs.exists(digest))) return null;
     try {
-      const client = await clientFor(settings);
+      const client = await clientFor(repo.namespace, settings);
       if ((await client.headBlob(upstreamRepo, digest)) === null) return null;
     } catch (e) {
       if (e instanceof UpstreamError) return null;
@@ -349,8 +358,10 @@ export function createProxyCache(deps: {
 
   /**
    * Starts streaming the blob from the upstream into the cache; the returned stream carries the
-   * same verified bytes to the client. The fill goes on when the client leaves (others may wait
-   * for it); a failure to cache (a full disk, the quota) leaves the client's stream going.
+   * same verified bytes to the client, paced by the cache (federation/client-feed.ts): a slow or
+   * stalled client holds up neither the fill nor the pulls waiting for it. The fill goes on when
+   * the client leaves; a failure to cache (a full disk, the quota) leaves the client's stream
+   * going, paced by the client from then on.
    */
   async function startFill(
     settings: ProxySettings,
@@ -358,15 +369,16 @@ export function createProxyCache(deps: {
     digest: Digest,
     upstreamRepo: string,
   ): Promise<{ size: number | null; body: Readable; done: Promise<void> } | null> {
-    const client = await clientFor(settings);
+    const client = await clientFor(repo.namespace, settings);
     const got = await client.getBlob(upstreamRepo, digest);
     if (got === null) return null;
     const verified = verifying(digest, got.size);
     got.body.on('error', (e) => verified.destroy(e));
     got.body.pipe(verified);
-    const toClient = new PassThrough();
+    const toClient = new ClientFeed(MAX_CLIENT_LAG);
     const toCache = new PassThrough();
-    verified.pipe(toClient);
+    verified.on('data', (chunk: Buffer) => toClient.offer(chunk));
+    verified.on('end', () => toClient.finishLive());
     verified.pipe(toCache);
     verified.on('error', (e) => {
       toClient.destroy(e);
@@ -376,14 +388,6 @@ export function createProxyCache(deps: {
     // is reported once, by the fill.
     toClient.on('error', () => undefined);
     toCache.on('error', () => undefined);
-    // A client that leaves must not hold the fill back.
-    toClient.on('close', () => {
-      if (!toClient.writableFinished) verified.unpipe(toClient);
-    });
-    const stopCaching = (): void => {
-      verified.unpipe(toCache);
-      toCache.destroy();
-    };
     const done = (async () => {
       let uploadId: string | null = null;
       try {
@@ -394,7 +398,9 @@ export function createProxyCache(deps: {
           range: null,
         });
       } catch (e) {
-        stopCaching();
+        verified.unpipe(toCache);
+        toCache.destroy();
+        if (!verified.destroyed) toClient.paceWith(verified, asError(e));
         if (uploadId !== null)
           await registry.uploads.cancel(repo, uploadId, CACHE_OWNER).catch(() => undefined);
         log.warn(
@@ -404,6 +410,16 @@ export function createProxyCache(deps: {
         throw e;
       }
     })();
+    // A client left behind goes on from the cache, where the rest now is.
+    done.then(
+      () =>
+        toClient.continueFrom(async (offset) => {
+          const { size } = await registry.blobs.stat(repo, digest);
+          if (offset >= size) return null;
+          return (await registry.blobs.open(repo, digest, { start: offset, end: size - 1 })).body;
+        }),
+      () => undefined,
+    );
     return { size: got.size, body: toClient, done };
   }
 
@@ -430,7 +446,9 @@ export function createProxyCache(deps: {
       }
       try {
         if (mode === 'head') {
-          const head = await (await clientFor(settings)).headBlob(upstreamRepo, digest);
+          const head = await (
+            await clientFor(repo.namespace, settings)
+          ).headBlob(upstreamRepo, digest);
           if (head === null) {
             remember(notFound, missingKey, Date.now() + options.notFoundTtlMs);
             throw blobUnknown(digest);
@@ -454,7 +472,8 @@ export function createProxyCache(deps: {
         started.done.catch(() => undefined);
         return { kind: 'upstream', size: started.size, body: started.body };
       } catch (e) {
-        if (e instanceof UpstreamError) throw upstreamFailed(e, `${repo.requested}@${digest}`);
+        if (e instanceof UpstreamError)
+          throw upstreamFailed(e, `${repo.requested}@${digest}`, 'BLOB_UNKNOWN');
         throw e;
       }
     }
@@ -482,7 +501,7 @@ export function createProxyCache(deps: {
     async tags(settings, repo, page) {
       const ns = repo.namespace;
       const upstreamRepo = upstreamRepository(settings.url, repo.name.slice(ns.length + 1));
-      const client = await clientFor(settings);
+      const client = await clientFor(repo.namespace, settings);
       try {
         const listed = await client.listTags(upstreamRepo, page);
         if (listed === null) throw nameUnknown(repo.requested);
@@ -496,7 +515,7 @@ export function createProxyCache(deps: {
             ...(page.last !== undefined ? { after: page.last } : {}),
           })
           .catch(() => null);
-        if (local === null) throw upstreamFailed(e, repo.requested);
+        if (local === null) throw upstreamFailed(e, repo.requested, 'NAME_UNKNOWN');
         const last = local.items.at(-1);
         return {
           value: {
@@ -518,7 +537,7 @@ export function createProxyCache(deps: {
         registry.discovery.referrers(repo, subject, artifactType);
       try {
         const body = await (
-          await clientFor(settings)
+          await clientFor(repo.namespace, settings)
         ).referrers(upstreamRepo, subject, artifactType);
         // An upstream without the referrers API: what was cached here is all there is.
         if (body === null) return { value: await local(), warning: null };
@@ -529,15 +548,15 @@ export function createProxyCache(deps: {
       }
     },
 
-    health: (settings) =>
-      clients.get(clientKey(settings))?.health() ?? {
-        lastSuccessAt: null,
-        lastFailureAt: null,
-        lastFailure: null,
-      },
+    health: (namespace, settings) => {
+      const current = clients.get(namespace);
+      return current?.key === clientKey(settings)
+        ? current.client.health()
+        : { lastSuccessAt: null, lastFailureAt: null, lastFailure: null };
+    },
 
     async close() {
-      await Promise.all([...clients.values()].map((c) => c.close()));
+      await Promise.all([...clients.values()].map((c) => c.client.close()));
       clients.clear();
     },
   };
@@ -548,22 +567,37 @@ function staleWarning(reason: string): string {
   return `299 - "served from the cache: the upstream could not be asked (${reason.replaceAll('"', "'").slice(0, 300)})"`;
 }
 
-/** What a pull gets when the upstream failed and the cache has nothing to serve instead. */
-function upstreamFailed(e: UpstreamError, what: string): RegistryError {
+/**
+ * What a pull gets when the upstream failed and the cache has nothing to serve instead: a 429
+ * stays a 429 (with the upstream's Retry-After); anything else is the 404 of what was asked for,
+ * its message naming the upstream's answer, and `upstreamUnavailable` in its detail. Not a 503:
+ * docker, containerd, skopeo and podman show the error body of 4xx answers only, so a 5xx would
+ * reach the user as "unexpected HTTP status: 503" with the reason lost (Nexus answers 404 too).
+ */
+function upstreamFailed(
+  e: UpstreamError,
+  what: string,
+  code: 'MANIFEST_UNKNOWN' | 'BLOB_UNKNOWN' | 'NAME_UNKNOWN',
+): RegistryError {
   const message = `${what} is not cached and the upstream could not provide it: ${e.message}`;
+  const detail = {
+    upstreamUnavailable: true,
+    ...(e.status !== undefined ? { upstreamStatus: e.status } : {}),
+  };
   if (e.status === 429) {
     return new RegistryError(
       'TOOMANYREQUESTS',
       message,
-      { upstreamStatus: 429 },
+      detail,
       e.retryAfter !== undefined ? { 'Retry-After': e.retryAfter } : undefined,
     );
   }
-  return new RegistryError(
-    'UNAVAILABLE',
-    message,
-    e.status !== undefined ? { upstreamStatus: e.status } : undefined,
-  );
+  return new RegistryError(code, message, detail);
+}
+
+/** A failure of the upstream (not a plain "not found") as {@link upstreamFailed} reports it. */
+export function isUpstreamFailure(e: unknown): boolean {
+  return isRegistryError(e) && e.detail?.['upstreamUnavailable'] === true;
 }
 
 function parseReferrers(body: Buffer): ReferrersIndex {
@@ -582,6 +616,10 @@ function parseReferrers(body: Buffer): ReferrersIndex {
         ) as ReferrersIndex['manifests'])
       : [];
   return { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests };
+}
+
+function asError(e: unknown): Error {
+  return e instanceof Error ? e : new Error(String(e));
 }
 
 function describe(e: unknown): string {

@@ -23,6 +23,7 @@ import type { StoredManifest } from '../registry/manifests.js';
 import type { RepoName } from '../core/names.js';
 import {
   createProxyCache,
+  isUpstreamFailure,
   type BlobSource,
   type ProxyCache,
   type ProxyLog,
@@ -106,9 +107,9 @@ export function createNamespaceRouter(deps: {
   }
 
   /**
-   * Tries each member in order; a member that does not have the content (an *_UNKNOWN error)
-   * passes to the next. When none has it, the first failure that was not "unknown" (an upstream
-   * down) is reported, as it may be why the content was not found.
+   * Tries each member in order; a member that does not have the content (an *_UNKNOWN error, or
+   * a proxy whose upstream failed) passes to the next. When none has it, the first failure that
+   * was more than "not found" (an upstream down) is reported, as it may be why.
    */
   async function firstMember<T>(
     repo: RepositoryRef,
@@ -124,7 +125,7 @@ export function createNamespaceRouter(deps: {
       try {
         return await attempt(inMember(repo, m.name), m.federation);
       } catch (e) {
-        if (isRegistryError(e) && e.code.endsWith('_UNKNOWN')) continue;
+        if (isRegistryError(e) && e.code.endsWith('_UNKNOWN') && !isUpstreamFailure(e)) continue;
         failure ??= e instanceof Error ? e : new Error(String(e));
       }
     }
@@ -187,7 +188,7 @@ export function createNamespaceRouter(deps: {
 
     async upstreamHealth(namespace) {
       const f = await federationOf(namespace);
-      return f?.kind === 'proxy' ? proxy.health(f.proxy) : null;
+      return f?.kind === 'proxy' ? proxy.health(namespace, f.proxy) : null;
     },
 
     async manifest(repo, ref) {

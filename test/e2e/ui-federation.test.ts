@@ -281,7 +281,7 @@ describe('the proxy namespace page', () => {
 
     // The upstream goes away: what is cached is still served, anything else fails.
     await must(upstream, 'the upstream').stop();
-    expect((await pull(`${repo}/manifests/v2`)).status).toBe(503);
+    expect((await pull(`${repo}/manifests/v2`)).status).toBe(404);
     expect(await pull(`${repo}/manifests/v1`)).toEqual({ status: 200, digest: pushed.digest });
     const failed = must((await namespace(PROXY)).proxy ?? undefined, 'the proxy').health;
     const message = must(failed.lastFailure ?? undefined, 'the last failure');

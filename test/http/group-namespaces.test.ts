@@ -65,8 +65,10 @@ describe('group namespaces', () => {
       expect(res.headers.get('docker-content-digest')).toBe(local.digest);
       // Nobody has it: the upstream's failure is what the client hears about.
       const missing = await manifestGet('all/down/none/manifests/v1');
-      expect(missing.status).toBe(503);
-      expect(await errorCode(missing)).toBe('UNAVAILABLE');
+      expect(missing.status).toBe(404);
+      const body = (await missing.json()) as { errors: { code: string; message: string }[] };
+      expect(body.errors[0]?.code).toBe('MANIFEST_UNKNOWN');
+      expect(body.errors[0]?.message).toMatch(/upstream could not provide it: .* did not answer/);
     } finally {
       faults.setDown(false);
     }

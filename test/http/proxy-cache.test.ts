@@ -161,7 +161,7 @@ describe('pulling through a proxy namespace', () => {
     }
   }, 30_000);
 
-  it('names the upstream failure when nothing is cached: 429 stays 429, down is 503', async () => {
+  it('names the upstream failure when nothing is cached: 429 stays 429, down is a 404 saying why', async () => {
     const repo = fresh();
     await pushImage(upstream.url, repo, 'v1');
     faults.inject({
@@ -180,9 +180,11 @@ describe('pulling through a proxy namespace', () => {
     faults.setDown(true);
     try {
       const down = await manifestGet(`hub/${repo}/manifests/v1`);
-      expect(down.status).toBe(503);
+      // A 4xx, because clients show only a 4xx's error body to their user.
+      expect(down.status).toBe(404);
       const error = (await down.json()) as { errors: { code: string; message: string }[] };
-      expect(error.errors[0]?.code).toBe('UNAVAILABLE');
+      expect(error.errors[0]?.code).toBe('MANIFEST_UNKNOWN');
+      expect(error.errors[0]?.message).toMatch(/not cached and the upstream could not provide it/);
       expect(error.errors[0]?.message).toMatch(/did not answer/);
     } finally {
       faults.setDown(false);
@@ -220,7 +222,7 @@ describe('pulling through a proxy namespace', () => {
     const repo2 = fresh();
     await pushImage(upstream.url, repo2, 'v1');
     const wrong = await manifestGet(`hub/${repo2}/manifests/v1`);
-    expect(wrong.status).toBe(503);
+    expect(wrong.status).toBe(404);
     expect(((await wrong.json()) as { errors: { message: string }[] }).errors[0]?.message).toMatch(
       /neither served nor cached/,
     );
