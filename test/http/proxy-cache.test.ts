@@ -21,6 +21,12 @@ import {
 import { runRetention } from '../../src/lifecycle/retention.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
+function firstLayer(image: { layers: Buffer[] }): Buffer {
+  const [layer] = image.layers;
+  if (!layer) throw new Error('the image has no layer');
+  return layer;
+}
+
 let upstream: Distribution;
 let faults: FaultProxy;
 let berth: TestServer;
@@ -62,9 +68,9 @@ beforeAll(async () => {
 beforeEach(() => faults.clear());
 
 afterAll(async () => {
-  await berth?.close();
-  await faults?.stop();
-  await upstream?.stop();
+  await berth.close();
+  await faults.stop();
+  await upstream.stop();
 });
 
 describe('pulling through a proxy namespace', () => {
@@ -80,8 +86,8 @@ describe('pulling through a proxy namespace', () => {
       expect(blob.headers.get('content-length')).toBe(String(layer.length));
       expect(Buffer.from(await blob.arrayBuffer()).equals(layer)).toBe(true);
     }
-    const again = await fetch(`${berth.url}/v2/hub/team/app/blobs/${sha256(image.layers[0]!)}`);
-    expect(Buffer.from(await again.arrayBuffer()).equals(image.layers[0]!)).toBe(true);
+    const again = await fetch(`${berth.url}/v2/hub/team/app/blobs/${sha256(firstLayer(image))}`);
+    expect(Buffer.from(await again.arrayBuffer()).equals(firstLayer(image))).toBe(true);
     const cached = await manifestGet(`hub/team/app/manifests/${image.digest}`);
     expect(cached.status).toBe(200);
     expect(faults.count('GET', /\/blobs\//)).toBe(2);
@@ -204,7 +210,7 @@ describe('pulling through a proxy namespace', () => {
   it('refuses wrong bytes from the upstream: not served whole, not cached, fetched again after', async () => {
     const repo = fresh();
     const pushed = await pushImage(upstream.url, repo, 'v1', { layers: 1 });
-    const layer = pushed.layers[0]!;
+    const layer = firstLayer(pushed);
     faults.inject({ path: /\/blobs\//, fault: { corrupt: true }, times: 1 });
     const bad = await fetch(`${berth.url}/v2/hub/${repo}/blobs/${sha256(layer)}`);
     const received = await bad.arrayBuffer().then(
