@@ -177,91 +177,64 @@ export function createUpstreamClient(
     }
   }
 
-  const repositoryScope = (repository: string): string => `repository:${repository}:pull`;
-  // Repository names, tags and digests are validated before they get here and need no escaping.
-  const enc = encodeURIComponent;
+  /**
+   * A read of `path` with pull on `repository`: the 200 answer (a HEAD's body already drained),
+   * null for a 404, an {@link UpstreamError} for anything else.
+   */
+  async function read(
+    path: string,
+    method: 'GET' | 'HEAD',
+    repository: string,
+    headers: Record<string, string> = {},
+    signal?: AbortSignal,
+  ): Promise<Dispatcher.ResponseData | null> {
+    const res = await call(path, method, `repository:${repository}:pull`, headers, signal);
+    if (res.statusCode !== 200 || method === 'HEAD') await res.body.dump();
+    if (res.statusCode === 404) return null;
+    if (res.statusCode !== 200) throw statusError(origin, res.statusCode, res.headers);
+    return res;
+  }
 
+  // Repository names, tags and digests are validated before they get here and need no escaping.
   return {
     url: origin,
     health: () => ({ ...health }),
 
     async headManifest(repository, reference, accept) {
-      const res = await call(
-        `/v2/${repository}/manifests/${reference}`,
-        'HEAD',
-        repositoryScope(repository),
-        { accept },
-      );
-      await res.body.dump();
-      if (res.statusCode === 404) return null;
-      if (res.statusCode !== 200) throw statusError(origin, res.statusCode, res.headers);
-      const length = header(res.headers, 'content-length');
+      const res = await read(`/v2/${repository}/manifests/${reference}`, 'HEAD', repository, {
+        accept,
+      });
+      if (res === null) return null;
       return {
         digest: header(res.headers, 'docker-content-digest'),
         mediaType: mediaTypeOf(res.headers),
-        size: length !== null && /^\d+$/.test(length) ? Number(length) : null,
+        size: sizeOf(res.headers),
       };
     },
 
     async getManifest(repository, reference, accept, maxBytes) {
-      const res = await call(
-        `/v2/${repository}/manifests/${reference}`,
-        'GET',
-        repositoryScope(repository),
-        { accept },
-      );
-      if (res.statusCode === 404) {
-        await res.body.dump();
-        return null;
-      }
-      if (res.statusCode !== 200) {
-        await res.body.dump();
-        throw statusError(origin, res.statusCode, res.headers);
-      }
-      const payload = await readSmall(res, maxBytes);
+      const res = await read(`/v2/${repository}/manifests/${reference}`, 'GET', repository, {
+        accept,
+      });
+      if (res === null) return null;
       return {
-        payload,
+        payload: await readSmall(res, maxBytes),
         mediaType: mediaTypeOf(res.headers) ?? '',
         digest: header(res.headers, 'docker-content-digest'),
       };
     },
 
     async headBlob(repository, digest) {
-      const res = await call(
-        `/v2/${repository}/blobs/${digest}`,
-        'HEAD',
-        repositoryScope(repository),
-      );
-      await res.body.dump();
-      if (res.statusCode === 404) return null;
-      if (res.statusCode !== 200) throw statusError(origin, res.statusCode, res.headers);
-      const length = header(res.headers, 'content-length');
-      if (length === null || !/^\d+$/.test(length))
-        throw new UpstreamError(`${origin} sent no size for blob ${digest}`);
-      return { size: Number(length) };
+      const res = await read(`/v2/${repository}/blobs/${digest}`, 'HEAD', repository);
+      if (res === null) return null;
+      const size = sizeOf(res.headers);
+      if (size === null) throw new UpstreamError(`${origin} sent no size for blob ${digest}`);
+      return { size };
     },
 
     async getBlob(repository, digest, signal) {
-      const res = await call(
-        `/v2/${repository}/blobs/${digest}`,
-        'GET',
-        repositoryScope(repository),
-        {},
-        signal,
-      );
-      if (res.statusCode === 404) {
-        await res.body.dump();
-        return null;
-      }
-      if (res.statusCode !== 200) {
-        await res.body.dump();
-        throw statusError(origin, res.statusCode, res.headers);
-      }
-      const length = header(res.headers, 'content-length');
-      return {
-        size: length !== null && /^\d+$/.test(length) ? Number(length) : null,
-        body: res.body,
-      };
+      const res = await read(`/v2/${repository}/blobs/${digest}`, 'GET', repository, {}, signal);
+      return res === null ? null : { size: sizeOf(res.headers), body: res.body };
     },
 
     async listTags(repository, query) {
@@ -269,15 +242,8 @@ export function createUpstreamClient(
       if (query.n !== undefined) params.set('n', String(query.n));
       if (query.last !== undefined) params.set('last', query.last);
       const q = params.size > 0 ? `?${params.toString()}` : '';
-      const res = await call(`/v2/${repository}/tags/list${q}`, 'GET', repositoryScope(repository));
-      if (res.statusCode === 404) {
-        await res.body.dump();
-        return null;
-      }
-      if (res.statusCode !== 200) {
-        await res.body.dump();
-        throw statusError(origin, res.statusCode, res.headers);
-      }
+      const res = await read(`/v2/${repository}/tags/list${q}`, 'GET', repository);
+      if (res === null) return null;
       const text = await readSmall(res, MAX_SMALL_BODY);
       let body: { tags?: unknown };
       try {
@@ -292,21 +258,10 @@ export function createUpstreamClient(
     },
 
     async referrers(repository, digest, artifactType) {
-      const q = artifactType !== undefined ? `?artifactType=${enc(artifactType)}` : '';
-      const res = await call(
-        `/v2/${repository}/referrers/${digest}${q}`,
-        'GET',
-        repositoryScope(repository),
-      );
-      if (res.statusCode === 404) {
-        await res.body.dump();
-        return null;
-      }
-      if (res.statusCode !== 200) {
-        await res.body.dump();
-        throw statusError(origin, res.statusCode, res.headers);
-      }
-      return readSmall(res, MAX_SMALL_BODY);
+      const q =
+        artifactType !== undefined ? `?artifactType=${encodeURIComponent(artifactType)}` : '';
+      const res = await read(`/v2/${repository}/referrers/${digest}${q}`, 'GET', repository);
+      return res === null ? null : readSmall(res, MAX_SMALL_BODY);
     },
 
     // At shutdown: a fill still running in the background is cut, not waited for.
@@ -318,6 +273,11 @@ function header(headers: Dispatcher.ResponseData['headers'], name: string): stri
   const value = headers[name];
   if (Array.isArray(value)) return value[0] ?? null;
   return value ?? null;
+}
+
+function sizeOf(headers: Dispatcher.ResponseData['headers']): number | null {
+  const length = header(headers, 'content-length');
+  return length !== null && /^\d+$/.test(length) ? Number(length) : null;
 }
 
 function mediaTypeOf(headers: Dispatcher.ResponseData['headers']): string | null {
